@@ -1,0 +1,411 @@
+"""Frozen records passed between the pipeline's stages.
+
+Each stage takes records and returns new ones; nothing is mutated along the
+way (use ``dataclasses.replace``). ``to_dict`` gives the JSON shape written to
+``catalog.json``; ``from_dict`` reads it back (the build cache stores records
+that way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Kind = Literal["image", "plate", "well", "bioformats2raw", "labels", "unknown"]
+Status = Literal["ok", "invalid", "unreachable", "stale"]
+
+KINDS: tuple[str, ...] = ("image", "plate", "well", "bioformats2raw", "labels", "unknown")
+STATUSES: tuple[str, ...] = ("ok", "invalid", "unreachable", "stale")
+
+
+def get_dataset_id(url: str) -> str:
+    """A short, stable, URL-safe id: used for page paths and thumbnail names."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One place a dataset URL was listed: a CSV file and a 1-based line."""
+
+    file: str
+    line: int
+    source: str = ""
+    collection: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Listing:
+        return cls(
+            file=str(d["file"]),
+            line=int(d["line"]),
+            source=str(d.get("source", "")),
+            collection=str(d.get("collection", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A dataset URL as listed in the submission CSVs (output of ``sources``).
+
+    ``columns`` holds the CSV-provided values (``name``, ``written``, ``shape``,
+    ``organismId`` ...), inherited columns included; it is never mutated.
+    """
+
+    url: str
+    source: str
+    collection: str
+    listings: tuple[Listing, ...]
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return get_dataset_id(self.url)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "source": self.source,
+            "collection": self.collection,
+            "listings": [x.to_dict() for x in self.listings],
+            "columns": dict(self.columns),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(
+            url=d["url"],
+            source=d.get("source", ""),
+            collection=d.get("collection", ""),
+            listings=tuple(Listing.from_dict(x) for x in d.get("listings", ())),
+            columns=dict(d.get("columns", {})),
+        )
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem with one CSV row (or a whole CSV), tied to its file and line."""
+
+    file: str
+    line: int
+    message: str
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    type: str | None = None
+    unit: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Axis:
+        return cls(name=str(d["name"]), type=d.get("type"), unit=d.get("unit"))
+
+
+@dataclass(frozen=True)
+class Channel:
+    label: str | None = None
+    color: str | None = None  # "RRGGBB"
+    window_start: float | None = None
+    window_end: float | None = None
+    active: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Channel:
+        return cls(**{f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Level:
+    """One resolution level of the harvested image.
+
+    ``metadata`` is the array document as served (``zarr.json`` or
+    ``.zarray``), kept so the thumbnail stage can open the array without
+    probing; it is None when the level's shape was inferred from the scale
+    transformations instead of fetched (``inferred`` is then True).
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str | None = None
+    chunks: tuple[int, ...] | None = None
+    shards: tuple[int, ...] | None = None
+    codecs: tuple[str, ...] = ()
+    scale: tuple[float, ...] | None = None
+    inferred: bool = False
+    metadata: Mapping[str, Any] | None = None
+
+    def to_dict(self, *, with_metadata: bool = False) -> dict[str, Any]:
+        d = {
+            "path": self.path,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "chunks": list(self.chunks) if self.chunks else None,
+            "shards": list(self.shards) if self.shards else None,
+            "codecs": list(self.codecs),
+            "scale": list(self.scale) if self.scale else None,
+            "inferred": self.inferred,
+        }
+        if with_metadata:
+            d["metadata"] = self.metadata
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Level:
+        def tup(v: Any) -> tuple | None:
+            return tuple(v) if v is not None else None
+
+        return cls(
+            path=str(d["path"]),
+            shape=tuple(d["shape"]),
+            dtype=d.get("dtype"),
+            chunks=tup(d.get("chunks")),
+            shards=tup(d.get("shards")),
+            codecs=tuple(d.get("codecs") or ()),
+            scale=tup(d.get("scale")),
+            inferred=bool(d.get("inferred", False)),
+            metadata=d.get("metadata"),
+        )
+
+
+@dataclass(frozen=True)
+class Plate:
+    rows: int
+    columns: int
+    wells: int
+    fields: int
+    row_names: tuple[str, ...] = ()
+    column_names: tuple[str, ...] = ()
+    well_paths: tuple[str, ...] = ()
+    # Relative path of every harvested field image, e.g. "A/1/0".
+    field_paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "columns": self.columns,
+            "wells": self.wells,
+            "fields": self.fields,
+            "row_names": list(self.row_names),
+            "column_names": list(self.column_names),
+            "well_paths": list(self.well_paths),
+            "field_paths": list(self.field_paths),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Plate:
+        return cls(
+            rows=int(d["rows"]),
+            columns=int(d["columns"]),
+            wells=int(d["wells"]),
+            fields=int(d["fields"]),
+            row_names=tuple(d.get("row_names") or ()),
+            column_names=tuple(d.get("column_names") or ()),
+            well_paths=tuple(d.get("well_paths") or ()),
+            field_paths=tuple(d.get("field_paths") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Term:
+    """An ontology term: organism (NCBI taxon) or imaging modality (FBbi ...)."""
+
+    id: str
+    label: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Term | None:
+        if not d or not d.get("id"):
+            return None
+        return cls(id=str(d["id"]), label=d.get("label"))
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """Output of the thumbnail stage: site-relative paths of the two renditions."""
+
+    key: str  # content hash of the source metadata
+    card: str  # e.g. "thumbnails/<key>-256.webp"
+    detail: str | None
+    width: int
+    height: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Thumbnail:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything known about one dataset URL; the unit of ``catalog.json``."""
+
+    url: str
+    source: str = ""
+    collection: str = ""
+    listings: tuple[Listing, ...] = ()
+    kind: Kind = "unknown"
+    status: Status = "ok"
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    ngff_version: str | None = None
+    zarr_format: int | None = None
+    name: str | None = None
+    description: str | None = None
+    license: str | None = None
+    origin: str | None = None
+    organism: Term | None = None
+    modality: Term | None = None
+    # The image the array facts describe, relative to ``url``: "" for a plain
+    # image, "0" for bioformats2raw, "A/1/0" for a plate's first field.
+    image_path: str = ""
+    axes: tuple[Axis, ...] = ()
+    resolutions: tuple[Level, ...] = ()
+    physical_sizes: Mapping[str, float] = field(default_factory=dict)
+    channels: tuple[Channel, ...] = ()
+    uncompressed_bytes: int | None = None
+    written_bytes: int | None = None
+    plate: Plate | None = None
+    series: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    rocrate: Mapping[str, Any] | None = None
+    cors: bool | None = None
+    thumbnail: Thumbnail | None = None
+    first_seen: str | None = None
+    last_ok: str | None = None
+    # Raw OME attributes of the image (the "ome" object, or v2 attributes),
+    # kept for validation; not exported.
+    attributes: Mapping[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return get_dataset_id(self.url)
+
+    @property
+    def level0(self) -> Level | None:
+        return self.resolutions[0] if self.resolutions else None
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return self.level0.shape if self.level0 else None
+
+    def to_dict(self, *, internal: bool = False) -> dict[str, Any]:
+        """The ``catalog.json`` shape. ``internal`` adds what only the cache needs."""
+        l0 = self.level0
+        d: dict[str, Any] = {
+            "id": self.id,
+            "url": self.url,
+            "source": self.source,
+            "collection": self.collection,
+            "listings": [x.to_dict() for x in self.listings],
+            "kind": self.kind,
+            "status": self.status,
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "ngff_version": self.ngff_version,
+            "zarr_format": self.zarr_format,
+            "name": self.name,
+            "description": self.description,
+            "license": self.license,
+            "origin": self.origin,
+            "organism": self.organism.to_dict() if self.organism else None,
+            "modality": self.modality.to_dict() if self.modality else None,
+            "image_path": self.image_path,
+            "axes": [a.to_dict() for a in self.axes],
+            "shape": list(l0.shape) if l0 else None,
+            "dtype": l0.dtype if l0 else None,
+            "chunks": list(l0.chunks) if l0 and l0.chunks else None,
+            "shards": list(l0.shards) if l0 and l0.shards else None,
+            "codecs": list(l0.codecs) if l0 else [],
+            "levels": len(self.resolutions),
+            "resolutions": [lv.to_dict(with_metadata=internal) for lv in self.resolutions],
+            "physical_sizes": dict(self.physical_sizes),
+            "channels": [c.to_dict() for c in self.channels],
+            "uncompressed_bytes": self.uncompressed_bytes,
+            "written_bytes": self.written_bytes,
+            "plate": self.plate.to_dict() if self.plate else None,
+            "series": list(self.series),
+            "labels": list(self.labels),
+            "rocrate": dict(self.rocrate) if self.rocrate else None,
+            "cors": self.cors,
+            "thumbnail": self.thumbnail.card if self.thumbnail else None,
+            "thumbnail_large": self.thumbnail.detail if self.thumbnail else None,
+            "first_seen": self.first_seen,
+            "last_ok": self.last_ok,
+        }
+        if internal:
+            d["thumbnail_record"] = self.thumbnail.to_dict() if self.thumbnail else None
+            d["attributes"] = self.attributes
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Dataset:
+        thumb = d.get("thumbnail_record")
+        return cls(
+            url=d["url"],
+            source=d.get("source") or "",
+            collection=d.get("collection") or "",
+            listings=tuple(Listing.from_dict(x) for x in d.get("listings") or ()),
+            kind=d.get("kind") or "unknown",
+            status=d.get("status") or "ok",
+            errors=tuple(d.get("errors") or ()),
+            warnings=tuple(d.get("warnings") or ()),
+            ngff_version=d.get("ngff_version"),
+            zarr_format=d.get("zarr_format"),
+            name=d.get("name"),
+            description=d.get("description"),
+            license=d.get("license"),
+            origin=d.get("origin"),
+            organism=Term.from_dict(d.get("organism")),
+            modality=Term.from_dict(d.get("modality")),
+            image_path=d.get("image_path") or "",
+            axes=tuple(Axis.from_dict(a) for a in d.get("axes") or ()),
+            resolutions=tuple(Level.from_dict(x) for x in d.get("resolutions") or ()),
+            physical_sizes=dict(d.get("physical_sizes") or {}),
+            channels=tuple(Channel.from_dict(c) for c in d.get("channels") or ()),
+            uncompressed_bytes=d.get("uncompressed_bytes"),
+            written_bytes=d.get("written_bytes"),
+            plate=Plate.from_dict(d["plate"]) if d.get("plate") else None,
+            series=tuple(d.get("series") or ()),
+            labels=tuple(d.get("labels") or ()),
+            rocrate=d.get("rocrate"),
+            cors=d.get("cors"),
+            thumbnail=Thumbnail.from_dict(thumb) if thumb else None,
+            first_seen=d.get("first_seen"),
+            last_ok=d.get("last_ok"),
+            attributes=d.get("attributes"),
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the build gathered; the site stage writes it out."""
+
+    generated_at: str  # ISO 8601, UTC
+    datasets: tuple[Dataset, ...]
+    row_errors: tuple[RowError, ...] = ()
+    # Datasets failing for longer than the stale limit: in the report, not the catalog.
+    gone: tuple[Dataset, ...] = ()
+    csv_files: tuple[str, ...] = ()  # every submission CSV read
+    title: str = "OME-Zarr catalog"

@@ -1,0 +1,49 @@
+"""Shared fixtures: a real aiohttp static server on 127.0.0.1 and the shared corpus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from generator.server import BackgroundServer, Hook, RequestLog, make_app
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@dataclass
+class StaticServer:
+    root: Path
+    url: str
+    log: RequestLog
+
+    def url_for(self, rel: str) -> str:
+        return f"{self.url}/{rel.lstrip('/')}"
+
+
+def start_static_server(root: Path, **kw) -> tuple[BackgroundServer, StaticServer]:
+    log = RequestLog()
+    server = BackgroundServer(make_app(root, log=log, **kw)).start()
+    return server, StaticServer(root=root, url=server.url, log=log)
+
+
+@pytest.fixture
+def static_server(tmp_path: Path) -> Iterator[StaticServer]:
+    """Serves ``tmp_path / "www"`` with Range support, CORS and a request log."""
+    root = tmp_path / "www"
+    root.mkdir()
+    server, info = start_static_server(root)
+    try:
+        yield info
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present")
+    return CORPUS
