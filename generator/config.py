@@ -35,6 +35,8 @@ class BuildConfig:
     strict: bool = False
     resolve_terms: bool = False
     stale_days: int = 30  # a dataset failing this long is reported as gone
+    # (URL prefix, local directory) pairs: read matching CSV URLs from disk.
+    url_map: tuple[tuple[str, str], ...] = ()
     site_title: str = "OME-Zarr catalog"
     thumbnail: ThumbnailConfig = ThumbnailConfig()
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose

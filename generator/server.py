@@ -70,7 +70,6 @@ def make_app(
 
         app.on_response_prepare.append(record)
     prefix = "/" + prefix.strip("/")
-    app.router.add_static(prefix, root, show_index=False, follow_symlinks=False, append_version=False)
     if prefix != "/":
         async def to_prefix(request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound(prefix.rstrip("/") + "/index.html")
@@ -85,7 +84,9 @@ def make_app(
             raise web.HTTPNotFound()
         return web.FileResponse(target)
 
+    # Registered before the static route, which would answer a directory with 403.
     app.router.add_get(prefix.rstrip("/") + "/{tail:(.*/)?}", index)
+    app.router.add_static(prefix, root, show_index=False, follow_symlinks=False, append_version=False)
     return app
 
 

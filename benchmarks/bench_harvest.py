@@ -1,0 +1,198 @@
+"""Benchmark the harvest stage against a local server with 50 ms of latency.
+
+    /tmp/venv/bin/python benchmarks/bench_harvest.py [--datasets 1000] [--memory-datasets 10000]
+
+- writes image datasets with zarr-python (a few templates; the copies share
+  the metadata files through hard links or symlinked directories, since the
+  harvest reads metadata documents only);
+- serves them from a separate process (the harvest's CPU and memory are
+  measured alone) with ``make_app(latency=0.05)``;
+- measures datasets/s of ``harvest`` and of a sequential fetcher doing what
+  the challenge's ``load_zarr_stats.py`` does (one dataset after another, its
+  documents one by one: zarr.json, ro-crate, every level's zarr.json);
+- counts requests per image dataset (RO-Crate excluded);
+- measures peak RSS of a fresh process harvesting ``--memory-datasets``.
+
+The fetcher's per-host limit (default 16) is the bottleneck against one
+local host with 50 ms latency; the benchmark sets ``--per-host`` (default 128).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from generator import samples
+from generator.fetch import Fetcher
+from generator.harvest import harvest
+from generator.records import Entry
+
+LATENCY = 0.05
+METADATA_FILES = ("zarr.json", ".zattrs", ".zgroup", ".zarray")
+
+
+def write_templates(root: Path) -> list[Path]:
+    """Three realistic image layouts: v0.5 unsharded, v0.5 sharded, v0.4 (Zarr v2)."""
+    img = samples.gradient((2, 1024, 768), "uint16")
+    out = [
+        samples.write_image(root / "t_v05.zarr", img, version="0.5", levels=4, chunks=(1, 256, 256)),
+        samples.write_image(root / "t_shard.zarr", img, version="0.5", levels=4, chunks=(1, 128, 128), shards=(1, 512, 512)),
+        samples.write_image(root / "t_v04.zarr", img, version="0.4", levels=4, chunks=(1, 256, 256)),
+    ]
+    return out
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Hard-link the metadata documents of ``src`` into ``dst`` (chunks are never read)."""
+    for dirpath, _, files in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        for f in files:
+            if f in METADATA_FILES:
+                (dst / rel).mkdir(parents=True, exist_ok=True)
+                os.link(Path(dirpath) / f, dst / rel / f)
+
+
+def make_collections(root: Path, templates: list[Path], n: int, *, symlinks: bool) -> list[str]:
+    """``n`` dataset paths, split over one collection per template (as sources are)."""
+    rels = []
+    for i in range(n):
+        t = templates[i % len(templates)]
+        rel = f"{t.stem}/{i:05d}.zarr"
+        dst = root / rel
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if symlinks:
+                dst.symlink_to(t.resolve(), target_is_directory=True)
+            else:
+                link_tree(t, dst)
+        rels.append(rel)
+    return rels
+
+
+def serve(root: str, port_queue: mp.Queue) -> None:
+    from generator.server import BackgroundServer, make_app
+
+    srv = BackgroundServer(make_app(Path(root), latency=LATENCY)).start()
+    port_queue.put(srv.port)
+    while True:
+        time.sleep(3600)
+
+
+def start_server(root: Path) -> tuple[mp.Process, str]:
+    q: mp.Queue = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(target=serve, args=(str(root), q), daemon=True)
+    proc.start()
+    port = q.get(timeout=60)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def entries_for(base: str, rels: list[str]) -> list[Entry]:
+    return [Entry(url=f"{base}/{r}", source="bench", collection=r.split("/")[0], listings=()) for r in rels]
+
+
+async def run_harvest(entries: list[Entry], per_host: int) -> tuple[float, int, list]:
+    async with Fetcher(concurrency=per_host, per_host=per_host) as f:
+        t0 = time.perf_counter()
+        out = await harvest(entries, f)
+        dt = time.perf_counter() - t0
+        return dt, f.stats.requests, out
+
+
+async def run_sequential(entries: list[Entry]) -> tuple[float, int]:
+    """What load_zarr_stats.py does: one dataset at a time, one document at a time."""
+    async with Fetcher(concurrency=1, per_host=1) as f:
+        t0 = time.perf_counter()
+        for e in entries:
+            r = await f.get(e.url + "/zarr.json", allow_status=frozenset({404}))
+            v2 = r.status == 404
+            attrs = (await f.get_json(e.url + "/.zattrs"))[0] if v2 else r.json().get("attributes", {}).get("ome", {})
+            await f.get(e.url + "/ro-crate-metadata.json", allow_status=frozenset({404}))
+            for ds in attrs["multiscales"][0]["datasets"]:
+                await f.get(f"{e.url}/{ds['path']}/" + (".zarray" if v2 else "zarr.json"))
+        return time.perf_counter() - t0, f.stats.requests
+
+
+def memory_child(base: str, rels_file: str, per_host: int) -> None:
+    rels = json.loads(Path(rels_file).read_text())
+    dt, requests, out = asyncio.run(run_harvest(entries_for(base, rels), per_host))
+    ok = sum(d.status == "ok" for d in out)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"datasets": len(out), "ok": ok, "seconds": dt, "requests": requests, "peak_rss_mb": peak_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", type=int, default=1000)
+    ap.add_argument("--sequential", type=int, default=60, help="datasets for the sequential baseline")
+    ap.add_argument("--memory-datasets", type=int, default=10_000)
+    ap.add_argument("--per-host", type=int, default=128)
+    ap.add_argument("--memory-child", nargs=2, metavar=("BASE", "RELS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child, args.per_host)
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
+    try:
+        t0 = time.perf_counter()
+        templates = write_templates(tmp / "templates")
+        www = tmp / "www"
+        rels = make_collections(www, templates, args.datasets, symlinks=False)
+        write_s = time.perf_counter() - t0
+        proc, base = start_server(www)
+        try:
+            entries = entries_for(base, rels)
+            dt, requests, out = asyncio.run(run_harvest(entries, args.per_host))
+            ok = sum(d.status == "ok" and d.kind == "image" for d in out)
+            rate = len(out) / dt
+            per_image = (requests - len(out)) / len(out)  # one RO-Crate request per dataset excluded
+            seq_entries = entries[: args.sequential]
+            sdt, sreq = asyncio.run(run_sequential(seq_entries))
+            srate = len(seq_entries) / sdt
+        finally:
+            proc.terminate()
+            proc.join()
+
+        # Peak memory: a fresh process harvests many datasets (symlinked copies of the templates).
+        www_mem = tmp / "www_mem"
+        mem_rels = make_collections(www_mem, [www_mem.parent / "templates" / t.name for t in templates], args.memory_datasets, symlinks=False)
+        rels_file = tmp / "mem_rels.json"
+        rels_file.write_text(json.dumps(mem_rels))
+        proc, base = start_server(www_mem)
+        try:
+            child = subprocess.run(
+                [sys.executable, __file__, "--per-host", str(args.per_host), "--memory-child", base, str(rels_file)],
+                check=True, capture_output=True, text=True,
+            )
+            mem = json.loads(child.stdout.strip().splitlines()[-1])
+        finally:
+            proc.terminate()
+            proc.join()
+
+        report = {
+            "cpus": os.cpu_count(),
+            "latency_s": LATENCY,
+            "per_host": args.per_host,
+            "fixture_write_s": round(write_s, 1),
+            "harvest": {"datasets": len(out), "ok_images": ok, "seconds": round(dt, 2), "datasets_per_s": round(rate, 1), "requests_per_image_excl_rocrate": round(per_image, 2)},
+            "sequential": {"datasets": len(seq_entries), "seconds": round(sdt, 2), "datasets_per_s": round(srate, 2), "requests_per_image_excl_rocrate": round((sreq - len(seq_entries)) / len(seq_entries), 2)},
+            "speedup": round(rate / srate, 1),
+            "memory": {**mem, "seconds": round(mem["seconds"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1)},
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Benchmark the site: a 100,000-row offline build, then the pages in headless Chromium.
+
+    /tmp/venv/bin/python benchmarks/bench_site.py [--rows 100000] [--work DIR]
+
+1. Generates a 100,000-row submission tree (a root CSV naming 10 source CSVs)
+   with the challenge's columns, and runs ``ngff-catalog build ROOT --out DIR
+   --offline`` in a subprocess: wall time and peak memory (the RSS of the whole
+   process tree, sampled every 20 ms, so forked page writers count).
+2. Serves that site on 127.0.0.1 and measures in Chromium: first results
+   (first contentful paint, the pre-rendered cards) after navigation, bytes
+   transferred before them, time until search is ready, and the search
+   keystroke -> updated results latency (median over typed queries).
+3. A 60-dataset catalog with real WebP thumbnails, served with 50 ms added to
+   every request: time from navigation to 10 visible, decoded thumbnails, and
+   the requests made.
+4. The real challenge catalog (../shared/corpus/challenge-samples, offline,
+   via --map-url): build time and the same browser figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term  # noqa: E402
+from generator.server import BackgroundServer, RequestLog, make_app  # noqa: E402
+from generator.site import write_site  # noqa: E402
+from tests.site_fixtures import write_thumbnail  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "challenge-samples"
+CHALLENGE_PREFIX = "https://raw.githubusercontent.com/ome/ome2024-ngff-challenge/main/samples/"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+COLUMNS = ["url", "written", "written_human_readable", "origin", "shape", "shards", "chunks", "dimension_names",
+           "license", "name", "description", "organismId", "fbbiId", "wells", "images"]
+SOURCES = ["IDR", "BioImage Archive", "JAX", "Webknossos", "Crick", "SSBD", "LIN Magdeburg", "Jülich", "Göttingen", "Muenster"]
+ORGANISMS = ["NCBI:txid9606", "NCBI:txid10090", "NCBI:txid4932", "NCBI:txid7955", "NCBI:txid3702", "NCBI:txid7227"]
+MODALITIES = ["obo:FBbi_00000246", "obo:FBbi_00000369", "obo:FBbi_00000258", "obo:FBbi_00000243"]
+WORDS = ("mitotic chromosome condensation yeast rad52 foci zebrafish embryo lightsheet mouse brain cortex "
+         "electron tomography nuclei membrane actin tubulin kidney liver organoid tissue section plate screen").split()
+
+
+# ------------------------------------------------------------------ input
+
+
+def write_csv_tree(root: Path, rows: int) -> Path:
+    rng = random.Random(1)
+    root.mkdir(parents=True, exist_ok=True)
+    per = rows // len(SOURCES)
+    with open(root / "submissions.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["source", "url"])
+        for s in SOURCES:
+            w.writerow([s, f"{s.lower().replace(' ', '_')}.csv"])
+    n = 0
+    for si, s in enumerate(SOURCES):
+        with open(root / f"{s.lower().replace(' ', '_')}.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(COLUMNS)
+            count = per if si < len(SOURCES) - 1 else rows - n
+            for i in range(count):
+                coll = f"set{i // 500:03d}"
+                dims = rng.choice(["c,z,y,x", "t,c,z,y,x", "z,y,x", "y,x", "c,y,x"])
+                shape = [rng.choice([1, 2, 3, 4]) if a in "tc" else rng.randint(16, 4096) for a in dims.split(",")]
+                chunks = [1 if a in "tcz" else min(v, 256) for a, v in zip(dims.split(","), shape)]
+                sharded = rng.random() < 0.4
+                words = " ".join(rng.sample(WORDS, 3))
+                plate = rng.random() < 0.1
+                written = rng.randint(10**6, 10**12)
+                w.writerow([
+                    f"https://data{si}.example.org/{coll}/{words.replace(' ', '_')}_{i:06d}.ome.zarr",
+                    written, "", f"https://portal{si}.example.org/show/{i}",
+                    ",".join(map(str, shape)), ",".join(map(str, shape)) if sharded else "", ",".join(map(str, chunks)),
+                    dims, rng.choice(["https://creativecommons.org/licenses/by/4.0/", "CC0-1.0", ""]),
+                    f"{words.title()} {i:06d}", f"{s} {coll}: {words} ({i % 50})",
+                    rng.choice(ORGANISMS), rng.choice(MODALITIES), rng.randint(1, 384) if plate else "", "",
+                ])
+            n += count
+    return root / "submissions.csv"
+
+
+def run_build(args: list[str]) -> dict[str, float]:
+    """Runs the CLI; returns wall seconds and peak RSS of the process tree (MiB)."""
+    t0 = time.perf_counter()
+    proc = psutil.Popen([sys.executable, "-m", "generator", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc] + proc.children(recursive=True)
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    seconds = time.perf_counter() - t0
+    output = proc.stdout.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"build failed ({proc.returncode}):\n{output}")
+    return {"seconds": seconds, "peak_mib": peak / 2**20, "tail": output.strip().splitlines()[-1]}
+
+
+# ------------------------------------------------------------------ browser
+
+# Installed before any page script: records when 10 in-viewport thumbnails are decoded.
+THUMB_WATCH = """
+(() => {
+  const done = () => {
+    const imgs = [...document.querySelectorAll('#results .card-thumb img')].filter(img => {
+      const r = img.getBoundingClientRect();
+      return r.bottom > 0 && r.top < innerHeight && img.complete && img.naturalWidth > 0;
+    });
+    if (imgs.length >= 10) { window.__tenThumbs = performance.now(); return; }
+    requestAnimationFrame(done);
+  };
+  requestAnimationFrame(done);
+})();
+"""
+
+
+def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(base + "index.html", wait_until="commit")
+    page.wait_for_selector("#results .card")
+    page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+    fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+    before = page.evaluate(
+        """fcp => { const nav = performance.getEntriesByType('navigation')[0];
+        const res = performance.getEntriesByType('resource').filter(r => r.responseEnd <= fcp);
+        return nav.transferSize + res.reduce((a, r) => a + r.transferSize, 0); }""",
+        fcp,
+    )
+    page.wait_for_selector("html[data-search-ready=true]", timeout=120_000)
+    ready = page.evaluate("performance.now()")
+    index_bytes = page.evaluate(
+        "performance.getEntriesByType('resource').filter(r => r.name.endsWith('index.json')).reduce((a, r) => a + r.transferSize, 0)"
+    )
+    # Keystrokes: set the value and fire 'input' as typing does; time the handler
+    # (search + facets + cards, synchronous) and the following frame.
+    timings = page.evaluate(
+        """async (queries) => {
+        const input = document.querySelector('input[type=search]');
+        const out = [];
+        for (const q of queries) {
+          input.value = '';
+          input.dispatchEvent(new Event('input', {bubbles: true}));
+          await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+          for (let i = 1; i <= q.length; i++) {
+            const t0 = performance.now();
+            input.value = q.slice(0, i);
+            input.dispatchEvent(new Event('input', {bubbles: true}));
+            const handled = performance.now() - t0;
+            await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+            out.push([handled, performance.now() - t0, document.querySelectorAll('#results .card').length]);
+          }
+        }
+        return out;
+      }""",
+        queries,
+    )
+    ctx.close()
+    handled = [t[0] for t in timings]
+    framed = [t[1] for t in timings]
+    return {
+        "first_results_ms": fcp,
+        "bytes_before_first_results": before,
+        "search_ready_ms": ready,
+        "index_json_bytes": index_bytes,
+        "keystroke_median_ms": statistics.median(handled),
+        "keystroke_p90_ms": sorted(handled)[int(0.9 * len(handled))],
+        "keystroke_to_frame_median_ms": statistics.median(framed),
+        "keystrokes": len(timings),
+        "console_errors": len(errors),
+    }
+
+
+def thumbnails_bench(work: Path, browser, inline: bool) -> dict[str, float]:
+    import generator.site as site
+
+    out = work / ("thumbs-inline" if inline else "thumbs-plain")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    datasets = []
+    for i in range(60):
+        url = f"https://data.example.org/set/{i:03d}.ome.zarr"
+        datasets.append(Dataset(
+            url=url, source=["IDR", "JAX", "BIA"][i % 3], collection=f"c{i % 5}", kind="image",
+            listings=(Listing("bench.csv", i + 2),), ngff_version="0.5", zarr_format=3, name=f"Dataset {i}",
+            axes=(Axis("c", "channel"), Axis("y", "space", "micrometer"), Axis("x", "space", "micrometer")),
+            resolutions=(Level("0", (2, 2048, 2048), "uint16", (1, 256, 256)),),
+            channels=(Channel("a", "FF00FF"),), organism=Term("NCBI:txid9606", "Homo sapiens"),
+            thumbnail=write_thumbnail(out, f"t{i:03d}", i), written_bytes=10**9,
+        ))
+    saved = site.INLINE_THUMBNAILS
+    site.INLINE_THUMBNAILS = site.INLINE_THUMBNAILS if inline else 0
+    try:
+        write_site(Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(datasets)), out)
+    finally:
+        site.INLINE_THUMBNAILS = saved
+    log = RequestLog()
+    server = BackgroundServer(make_app(out, prefix="/site/", latency=0.05, log=log)).start()
+    try:
+        runs = []
+        for _ in range(5):
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = ctx.new_page()
+            page.add_init_script(THUMB_WATCH)
+            hosts: set[str] = set()
+            page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            log.clear()
+            page.goto(server.url + "/site/index.html", wait_until="commit")
+            page.wait_for_function("window.__tenThumbs !== undefined", timeout=20_000)
+            t = page.evaluate("window.__tenThumbs")
+            requests_before = page.evaluate(
+                "t => performance.getEntriesByType('resource').filter(r => r.startTime <= t).length + 1", t
+            )
+            runs.append((t, requests_before, len(hosts)))
+            ctx.close()
+    finally:
+        server.stop()
+    html_kib = (out / "index.html").stat().st_size / 1024
+    return {
+        "ten_thumbnails_ms_median": statistics.median(r[0] for r in runs),
+        "ten_thumbnails_ms_runs": [round(r[0]) for r in runs],
+        "requests_until_then": runs[0][1],
+        "hosts": runs[0][2],
+        "index_html_kib": round(html_kib, 1),
+    }
+
+
+def serve_and_browse(out: Path, browser, queries: list[str]) -> dict[str, float]:
+    server = BackgroundServer(make_app(out, prefix="/site/")).start()
+    try:
+        return browse(server.url + "/site/", browser, queries=queries)
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-site-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, object] = {}
+
+    root = write_csv_tree(work / "csv", args.rows)
+    big = work / "big"
+    shutil.rmtree(big, ignore_errors=True)
+    results["build_100k"] = run_build(["build", str(root), "--out", str(big), "--offline", "-q"])
+    results["build_100k"]["index_json_mib"] = (big / "index.json").stat().st_size / 2**20
+    results["build_100k"]["index_html_kib"] = (big / "index.html").stat().st_size / 1024
+    print(json.dumps(results, indent=1), flush=True)
+
+    challenge = work / "challenge"
+    if CORPUS.is_dir():
+        shutil.rmtree(challenge, ignore_errors=True)
+        results["build_challenge"] = run_build([
+            "build", str(REPO / "submissions.csv"), "--out", str(challenge), "--offline", "-q",
+            "--map-url", f"{CHALLENGE_PREFIX}={CORPUS}/",
+        ])
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        queries = ["brain", "zebrfish", "mitotic chrom", "set042", "organoid kidney"]
+        results["browser_100k"] = serve_and_browse(big, browser, queries)
+        if CORPUS.is_dir():
+            results["browser_challenge"] = serve_and_browse(challenge, browser, ["idr0004", "yeast", "lightsheet", "webknosos"])
+        results["thumbnails_60_latency50_inline"] = thumbnails_bench(work, browser, inline=True)
+        results["thumbnails_60_latency50_no_inline"] = thumbnails_bench(work, browser, inline=False)
+        browser.close()
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

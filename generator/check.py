@@ -1,0 +1,257 @@
+"""``ngff-catalog check``: a per-dataset verdict for contributors and the PR check.
+
+Runs the same stages as a build (sources, harvest, validate, thumbnails) on
+the given URLs or CSVs, or, with ``--changed BASE_REF``, on the submission
+rows a git diff added or changed, and prints what a provider needs to know:
+reachable, CORS, kind and version, validation errors, thumbnail.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.config import ThumbnailConfig
+from generator.fetch import Fetcher
+from generator.harvest import harvest
+from generator.progress import format_table
+from generator.records import Dataset, Entry, RowError
+from generator.sources import get_entries, normalize_url
+from generator.thumbnails import make_thumbnails
+from generator.validate import validate
+
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    targets: tuple[str, ...] = ()
+    changed: str | None = None
+    out: Path = Path("check-output")
+    summary: Path | None = None
+    thumbnails: bool = True
+    concurrency: int = 32
+    per_host: int = 8
+    timeout: float = 20.0
+    url_map: tuple[tuple[str, str], ...] = ()
+    thumbnail: ThumbnailConfig = field(default_factory=ThumbnailConfig)
+    verbose: int = 0
+    repo: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    dataset: Dataset
+
+    @property
+    def reachable(self) -> bool:
+        return self.dataset.status != "unreachable"
+
+    @property
+    def passed(self) -> bool:
+        return self.dataset.status == "ok"
+
+    @property
+    def thumbnail(self) -> str | None:
+        return self.dataset.thumbnail.card if self.dataset.thumbnail else None
+
+
+def is_csv_target(target: str) -> bool:
+    return target.lower().split("?", 1)[0].endswith(".csv")
+
+
+def get_changed_rows(base_ref: str, repo: Path) -> dict[Path, set[int]]:
+    """CSV files changed since ``base_ref`` and the line numbers added or changed in each."""
+    names = _git(repo, "diff", "--name-only", "--diff-filter=AM", base_ref, "--", "*.csv").split()
+    changed: dict[Path, set[int]] = {}
+    for name in names:
+        lines: set[int] = set()
+        for row in _git(repo, "diff", "--unified=0", base_ref, "--", name).splitlines():
+            m = HUNK.match(row)
+            if m:
+                start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+                lines.update(range(start, start + count))
+        if lines:
+            changed[(repo / name).resolve()] = lines
+    return changed
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _child_csvs_on_lines(path: Path, lines: set[int]) -> set[str]:
+    """Child CSV references on the given lines, as the sources stage records them."""
+    refs: set[str] = set()
+    text = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    for n in lines:
+        if 1 <= n <= len(text):
+            for cell in text[n - 1].split(","):
+                cell = cell.strip().strip('"')
+                if is_csv_target(cell):
+                    refs.add(cell)
+    return refs
+
+
+def _is_same_csv(listed: str, ref: str, parent: Path) -> bool:
+    """Is a listing's file the child CSV that ``ref`` (a cell of ``parent``) points to?"""
+    if listed == ref:
+        return True
+    if "://" in ref or "://" in listed:
+        return False
+    return Path(listed).resolve() == (parent.parent / ref).resolve()
+
+
+def _is_changed(entry: Entry, path: Path, lines: set[int], children: set[str]) -> bool:
+    for listing in entry.listings:
+        if "://" not in listing.file and Path(listing.file).resolve() == path and listing.line in lines:
+            return True
+        if any(_is_same_csv(listing.file, ref, path) for ref in children):
+            return True
+    return False
+
+
+async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[list[Entry], list[RowError]]:
+    url_map = dict(options.url_map)
+    entries: dict[str, Entry] = {}
+    errors: list[RowError] = []
+
+    async def add_csv(target: str, keep=None, keep_error=None) -> None:  # type: ignore[no-untyped-def]
+        result = await get_entries(target, fetcher, url_map=url_map)
+        errors.extend(e for e in result.errors if keep_error is None or keep_error(e))
+        for e in result.entries:
+            if keep is None or keep(e):
+                entries.setdefault(e.url, e)
+
+    for target in options.targets:
+        if is_csv_target(target):
+            await add_csv(target)
+        else:
+            url = normalize_url(target)
+            entries.setdefault(url, Entry(url=url, source="", collection="", listings=()))
+
+    if options.changed:
+        for path, lines in get_changed_rows(options.changed, options.repo).items():
+            children = _child_csvs_on_lines(path, lines)
+            await add_csv(
+                str(path),
+                lambda e, p=path, n=lines, c=children: _is_changed(e, p, n, c),
+                lambda err, p=path, n=lines, c=children: (
+                    ("://" not in err.file and Path(err.file).resolve() == p and err.line in n)
+                    or any(_is_same_csv(err.file, ref, p) for ref in c)
+                ),
+            )
+    return list(entries.values()), errors
+
+
+async def run_check(options: CheckOptions) -> int:
+    async with Fetcher(concurrency=options.concurrency, per_host=options.per_host, timeout=options.timeout) as fetcher:
+        entries, row_errors = await get_check_entries(options, fetcher)
+        if not entries and not row_errors:
+            print("ngff-catalog check: no dataset rows to check")
+            _write_summary(options.summary, [], [], options.out)
+            return 0
+        datasets = [validate(d) for d in await harvest(entries, fetcher, thumb_size=options.thumbnail.card_size)]
+        if options.thumbnails:
+            options.out.mkdir(parents=True, exist_ok=True)
+            datasets = await make_thumbnails(datasets, fetcher, options.out, options.thumbnail)
+    verdicts = [Verdict(d) for d in datasets]
+    print(format_report(verdicts, row_errors, options.out))
+    _write_summary(options.summary, verdicts, row_errors, options.out)
+    failed = any(not v.passed for v in verdicts) or bool(row_errors)
+    return 1 if failed else 0
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "NO")
+
+
+def _rows(verdicts: list[Verdict]) -> list[list[str]]:
+    rows = []
+    for v in verdicts:
+        d = v.dataset
+        rows.append([
+            "PASS" if v.passed else "FAIL",
+            d.url,
+            _yes_no(v.reachable),
+            _yes_no(d.cors),
+            d.kind,
+            d.ngff_version or "-",
+            str(len(d.errors)),
+            "yes" if v.thumbnail else "no",
+        ])
+    return rows
+
+
+HEADERS = ["verdict", "dataset", "reachable", "CORS", "kind", "NGFF", "errors", "thumbnail"]
+
+
+def format_report(verdicts: list[Verdict], row_errors: list[RowError], out: Path) -> str:
+    parts = [format_table(HEADERS, _rows(verdicts))]
+    for v in verdicts:
+        d = v.dataset
+        if d.errors or d.warnings or v.thumbnail:
+            parts.append(f"\n{d.url}")
+            parts += [f"  error: {e}" for e in d.errors]
+            parts += [f"  warning: {w}" for w in d.warnings]
+            if v.thumbnail:
+                parts.append(f"  thumbnail: {out / v.thumbnail}")
+    if row_errors:
+        parts.append("\nCSV rows that could not be used:")
+        parts += [f"  {e}" for e in row_errors]
+    ok = sum(v.passed for v in verdicts)
+    parts.append(f"\n{ok}/{len(verdicts)} datasets pass" + (f", {len(row_errors)} bad rows" if row_errors else ""))
+    return "\n".join(parts)
+
+
+def _md(text: str) -> str:
+    """Make untrusted text inert in a Markdown table cell."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return re.sub(r"([<>`*_\[\]])", r"\\\1", text)
+
+
+def _thumbnail_data_uri(path: Path) -> str | None:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.thumbnail((128, 128))
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, "PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    except Exception:  # a preview is a nicety; the verdict table is what matters
+        return None
+
+
+def _write_summary(path: Path | None, verdicts: list[Verdict], row_errors: list[RowError], out: Path) -> None:
+    if path is None:
+        return
+    lines = ["## ngff-catalog check", ""]
+    if not verdicts and not row_errors:
+        lines.append("No dataset rows were added or changed.")
+    else:
+        lines.append("| " + " | ".join(HEADERS + ["preview"]) + " |")
+        lines.append("|" + "---|" * (len(HEADERS) + 1))
+        for v, row in zip(verdicts, _rows(verdicts)):
+            uri = _thumbnail_data_uri(out / v.thumbnail) if v.thumbnail else None
+            preview = f'<img src="{uri}" width="96" alt="thumbnail">' if uri else ""
+            lines.append("| " + " | ".join(_md(c) for c in row) + f" | {preview} |")
+        for v in verdicts:
+            if v.dataset.errors:
+                lines.append("")
+                lines.append(f"**{_md(v.dataset.url)}**")
+                lines += [f"- {_md(e)}" for e in v.dataset.errors]
+        if row_errors:
+            lines.append("")
+            lines.append("**CSV rows that could not be used**")
+            lines += [f"- {_md(str(e))}" for e in row_errors]
+    with path.open("a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+

@@ -1,0 +1,200 @@
+"""``ngff-catalog build | check | serve | demo``: the thin synchronous edge.
+
+This is the only place that calls ``asyncio.run``; everything below it is
+async library code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from generator import __version__
+from generator.config import BuildConfig, ThumbnailConfig, default_cache_dir
+
+
+def _url_map(values: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for v in values:
+        prefix, sep, folder = v.partition("=")
+        if not sep or not prefix or not folder:
+            raise argparse.ArgumentTypeError(f"--map-url expects PREFIX=DIR, got {v!r}")
+        pairs.append((prefix, folder))
+    return tuple(pairs)
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return -1 if args.quiet else (1 if args.verbose else 0)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="log every dataset")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--concurrency", type=int, default=64, metavar="N", help="concurrent requests (default 64)")
+    p.add_argument("--per-host", type=int, default=16, metavar="N", help="concurrent requests per host (default 16)")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="S", help="seconds per request (default 20)")
+    p.add_argument(
+        "--map-url", action="append", default=[], metavar="PREFIX=DIR",
+        help="read CSV URLs starting with PREFIX from local DIR instead (repeatable)",
+    )
+    p.add_argument("--thumbnail-max-mb", type=int, default=64, help="chunk bytes read per thumbnail (default 64)")
+    p.add_argument("--thumbnail-max-mpx", type=int, default=64, help="megapixels decoded per thumbnail (default 64)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ngff-catalog",
+        description="Build a static catalog site of OME-Zarr datasets listed in submission CSVs.",
+    )
+    parser.add_argument("--version", action="version", version=f"ngff-catalog {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="harvest, validate and render the catalog site")
+    b.add_argument("source", metavar="CSV_OR_URL", help="root submissions CSV (path or http(s) URL)")
+    b.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory for the site")
+    b.add_argument("--cache", type=Path, default=None, metavar="DIR", help=f"build state directory (default {default_cache_dir()})")
+    b.add_argument("--no-cache", action="store_true", help="keep no build state")
+    b.add_argument("--offline", action="store_true", help="fetch no dataset: build entries from CSV columns alone")
+    b.add_argument("--no-thumbnails", action="store_true", help="skip thumbnail rendering")
+    b.add_argument("--strict", action="store_true", help="exit 1 if any dataset is invalid or unreachable")
+    b.add_argument("--resolve-terms", action="store_true", help="look up unknown ontology terms online (EBI OLS)")
+    b.add_argument("--stale-days", type=int, default=30, metavar="N", help="days a failing dataset stays as stale (default 30)")
+    b.add_argument("--title", default="OME-Zarr catalog", help="site title")
+    _add_common(b)
+
+    c = sub.add_parser("check", help="check datasets or CSVs and print a verdict per dataset")
+    c.add_argument("targets", nargs="*", metavar="URL|CSV", help="dataset URLs or submission CSVs")
+    c.add_argument("--changed", metavar="BASE_REF", help="check only the CSV rows added or changed since BASE_REF (git)")
+    c.add_argument("--out", type=Path, default=Path("check-output"), metavar="DIR", help="where thumbnails are written")
+    c.add_argument("--summary", type=Path, metavar="FILE", help="append a Markdown verdict table (e.g. $GITHUB_STEP_SUMMARY)")
+    c.add_argument("--no-thumbnails", action="store_true", help="skip the thumbnail check")
+    _add_common(c)
+
+    s = sub.add_parser("serve", help="serve a built site locally")
+    s.add_argument("dir", type=Path, metavar="DIR")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+
+    d = sub.add_parser("demo", help="write sample OME-Zarr, serve it, build a catalog from it and serve that (no internet needed)")
+    d.add_argument("--dir", type=Path, default=Path("ngff-catalog-demo"), metavar="DIR", help="working directory (default ./ngff-catalog-demo)")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000, help="port of the catalog site (default 8000)")
+    d.add_argument("--no-serve", action="store_true", help="build, then exit instead of serving")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def _thumb_config(args: argparse.Namespace) -> ThumbnailConfig:
+    return ThumbnailConfig(max_bytes=args.thumbnail_max_mb * 1024 * 1024, max_pixels=args.thumbnail_max_mpx * 1024 * 1024)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from generator.build import InputError, build, summary_table
+    from generator.progress import Progress
+
+    config = BuildConfig(
+        source=args.source,
+        out=args.out,
+        cache=None if args.no_cache else (args.cache or default_cache_dir()),
+        offline=args.offline,
+        thumbnails=not args.no_thumbnails,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        timeout=args.timeout,
+        strict=args.strict,
+        resolve_terms=args.resolve_terms,
+        stale_days=args.stale_days,
+        site_title=args.title,
+        url_map=_url_map(args.map_url),
+        thumbnail=_thumb_config(args),
+        verbose=_verbosity(args),
+    )
+    progress = Progress(verbosity=config.verbose)
+    try:
+        result = asyncio.run(build(config, progress=progress))
+    except InputError as e:
+        print(f"ngff-catalog: error: {e}", file=sys.stderr)
+        return 2
+    if config.verbose >= 0:
+        print(summary_table(result))
+    if config.strict and result.failed:
+        print(f"ngff-catalog: --strict: {len(result.failed)} datasets failed (see {config.out / 'report.html'})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from generator.check import CheckOptions, run_check
+
+    if not args.targets and not args.changed:
+        print("ngff-catalog check: give URLs or CSVs, or --changed BASE_REF", file=sys.stderr)
+        return 2
+    options = CheckOptions(
+        targets=tuple(args.targets),
+        changed=args.changed,
+        out=args.out,
+        summary=args.summary,
+        thumbnails=not args.no_thumbnails,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        timeout=args.timeout,
+        url_map=_url_map(args.map_url),
+        thumbnail=_thumb_config(args),
+        verbose=_verbosity(args),
+    )
+    return asyncio.run(run_check(options))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from generator.server import make_app
+
+    if not (args.dir / "index.html").is_file():
+        print(f"ngff-catalog serve: {args.dir} has no index.html (run 'ngff-catalog build' first)", file=sys.stderr)
+        return 2
+    print(f"Serving {args.dir} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    web.run_app(make_app(args.dir.resolve(), cors=False), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from generator.build import build, summary_table
+    from generator.demo import write_demo_csvs, write_demo_data
+    from generator.progress import Progress
+    from generator.server import BackgroundServer, make_app
+
+    work = args.dir.resolve()
+    verbosity = _verbosity(args)
+    print(f"Writing demo OME-Zarr datasets with zarr-python into {work / 'data'} ...")
+    collections = write_demo_data(work / "data")
+    # The data host: a separate local server, as an institution's would be.
+    data_server = BackgroundServer(make_app(work / "data", cors=True)).start()
+    try:
+        csv = write_demo_csvs(work / "csv", data_server.url, collections)
+        print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
+        config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
+        result = asyncio.run(build(config, progress=Progress(verbosity=verbosity)))
+        if verbosity >= 0:
+            print(summary_table(result))
+        if args.no_serve:
+            return 0
+        print(f"\nCatalog: http://{args.host}:{args.port}/  (Ctrl-C to stop)")
+        web.run_app(make_app(work / "site", cors=False), host=args.host, port=args.port, print=None)
+        return 0
+    finally:
+        data_server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    handlers = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "demo": cmd_demo}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,155 @@
+"""Validate: judge a harvested record against the OME-NGFF spec of its version.
+
+Pure (no I/O). The attribute documents are checked with ``ome-zarr-models``
+(0.4 and 0.5); the array facts get the checks the OME-NGFF validator adds
+(same ndim and dtype at every level, axes vs ``dimension_names``). Findings
+are appended to the record's errors and warnings, and ``status`` is set.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings as pywarnings
+from dataclasses import replace
+from typing import Any, Mapping
+
+import pydantic
+from ome_zarr_models.v04.bioformats2raw import BioFormats2RawAttrs as BF2RawV04
+from ome_zarr_models.v04.hcs import HCSAttrs as HCSV04
+from ome_zarr_models.v04.image import ImageAttrs as ImageV04
+from ome_zarr_models.v04.image_label import ImageLabelAttrs as LabelV04
+from ome_zarr_models.v04.labels import LabelsAttrs as LabelsV04
+from ome_zarr_models.v04.well import WellAttrs as WellV04
+from ome_zarr_models.v05.bioformats2raw import BioFormats2RawAttrs as BF2RawV05
+from ome_zarr_models.v05.hcs import HCSAttrs as HCSV05
+from ome_zarr_models.v05.image import ImageAttrs as ImageV05
+from ome_zarr_models.v05.image_label import ImageLabelAttrs as LabelV05
+from ome_zarr_models.v05.labels import LabelsAttrs as LabelsV05
+from ome_zarr_models.v05.well import WellAttrs as WellV05
+
+from .records import Dataset
+
+MODELS: dict[str, dict[str, type[pydantic.BaseModel]]] = {
+    "0.4": {"image": ImageV04, "label": LabelV04, "plate": HCSV04, "well": WellV04, "bioformats2raw": BF2RawV04, "labels": LabelsV04},
+    "0.5": {"image": ImageV05, "label": LabelV05, "plate": HCSV05, "well": WellV05, "bioformats2raw": BF2RawV05, "labels": LabelsV05},
+}
+# Versions the spec has published (or drafted) but no validator here covers.
+KNOWN_VERSION = re.compile(r"0\.[0-9]+(?:\.[0-9]+)?(?:-?(?:dev|rc|a|b)[0-9]*)?")
+MAX_MESSAGES = 20
+
+
+def validate(dataset: Dataset) -> Dataset:
+    """Add spec errors and warnings to ``dataset`` and set its status."""
+    if dataset.status == "unreachable":
+        return dataset
+    errors = list(dataset.errors)
+    warnings = list(dataset.warnings)
+    attrs = dataset.attributes
+    if attrs is not None:
+        _check_attributes(dataset, attrs, errors, warnings)
+        _check_levels(dataset, errors)
+        _advise(dataset, attrs, warnings)
+    status = "invalid" if errors else ("stale" if dataset.status == "stale" else "ok")
+    return replace(dataset, errors=_unique(errors), warnings=_unique(warnings), status=status)
+
+
+def _unique(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _model_version(dataset: Dataset, errors: list[str], warnings: list[str]) -> str | None:
+    """Which validator applies, reporting versions that have none."""
+    version = dataset.ngff_version
+    default = "0.4" if dataset.zarr_format == 2 else "0.5"
+    if version is None:
+        errors.append("no NGFF version: the metadata does not say which OME-NGFF version it follows")
+        return default
+    if version in MODELS:
+        return version
+    if KNOWN_VERSION.fullmatch(version):
+        warnings.append(f"no validator for NGFF version {version}: metadata not checked against the spec")
+        return None
+    errors.append(f"unrecognised NGFF version {version!r}")
+    # The spec model still reports the version field (and anything else) precisely.
+    return default
+
+
+def _check_attributes(dataset: Dataset, attrs: Mapping[str, Any], errors: list[str], warnings: list[str]) -> None:
+    version = _model_version(dataset, errors, warnings)
+    if version is None:
+        return
+    models = MODELS[version]
+    image = {k: v for k, v in attrs.items() if not k.startswith("_container")}
+    where = f"{dataset.image_path}: " if dataset.image_path else ""
+    if "multiscales" in image:
+        model = models["label"] if "image-label" in image else models["image"]
+        if version == "0.5" and "version" not in image and "version" in (attrs.get("_container") or {}):
+            image = {"version": attrs["_container"]["version"], **image}
+        errors.extend(where + m for m in describe_errors(model, image))
+    container = attrs.get("_container")
+    kind = attrs.get("_container_kind")
+    if isinstance(container, Mapping):
+        if kind == "plate" or "plate" in container:
+            model = models["plate"]
+        elif kind == "well":
+            model = models["well"]
+        elif kind == "bioformats2raw":
+            model = models["bioformats2raw"]
+        elif kind == "labels" and "labels" in container:
+            model = models["labels"]
+        else:
+            model = None
+        if model is not None:
+            errors.extend(describe_errors(model, dict(container)))
+
+
+def describe_errors(model: type[pydantic.BaseModel], doc: Mapping[str, Any]) -> list[str]:
+    """Validate ``doc``; pydantic's findings as "json.path: message" lines."""
+    try:
+        with pywarnings.catch_warnings():
+            # ome-zarr-models warns when it fills in defaults; the record says what was served.
+            pywarnings.simplefilter("ignore")
+            model.model_validate(doc)
+    except pydantic.ValidationError as e:
+        lines = []
+        for err in e.errors(include_url=False):
+            path = ".".join(str(p) for p in err["loc"]) or "(document)"
+            lines.append(f"{path}: {err['msg']}")
+        if len(lines) > MAX_MESSAGES:
+            lines = lines[:MAX_MESSAGES] + [f"... and {len(lines) - MAX_MESSAGES} more spec errors"]
+        return lines
+    except (ValueError, TypeError, RecursionError) as e:
+        return [f"(document): {e}"[:300]]
+    return []
+
+
+def _check_levels(dataset: Dataset, errors: list[str]) -> None:
+    """The OME-NGFF validator's array checks, over the levels whose metadata was read."""
+    levels = [lv for lv in dataset.resolutions if not lv.inferred]
+    if not levels:
+        return
+    first = levels[0]
+    for lv in levels[1:]:
+        if len(lv.shape) != len(first.shape):
+            errors.append(f"level {lv.path!r}: {len(lv.shape)} dimensions, but level {first.path!r} has {len(first.shape)}")
+        if lv.dtype != first.dtype:
+            errors.append(f"level {lv.path!r}: data type {lv.dtype}, but level {first.path!r} has {first.dtype}")
+    names = [a.name for a in dataset.axes]
+    if names and len(names) != len(first.shape):
+        errors.append(f"axes: {len(names)} axes ({','.join(names)}) but level {first.path!r} has {len(first.shape)} dimensions")
+    for lv in levels:
+        meta = lv.metadata
+        dims = meta.get("dimension_names") if isinstance(meta, Mapping) else None
+        if not isinstance(dims, list) or not names:
+            continue
+        if len(dims) != len(names) or any(d is not None and d != n for d, n in zip(dims, names)):
+            errors.append(f"level {lv.path!r}: dimension_names {dims} do not match the axes {names}")
+
+
+def _advise(dataset: Dataset, attrs: Mapping[str, Any], warnings: list[str]) -> None:
+    if "multiscales" in attrs and "image-label" not in attrs and not isinstance(attrs.get("omero"), Mapping):
+        warnings.append("no 'omero' rendering metadata: thumbnails use auto-contrast and default colours")
+    if dataset.cors is False:
+        warnings.append("no CORS header: browser viewers on other sites cannot read this dataset")
+    # Inferred levels are a harvesting economy, not a finding about the data:
+    # the per-level table marks them, and no warning is raised.

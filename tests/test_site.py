@@ -1,0 +1,479 @@
+"""The site stage: exports checked in Python, pages driven in headless Chromium.
+
+The site is written by ``write_site`` from Dataset records built in
+tests/site_fixtures.py (real WebP thumbnails), served by the project's aiohttp
+static server under a sub-path, and browsed with Playwright.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from html import unescape
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from generator.records import Dataset
+from generator.server import BackgroundServer, RequestLog, make_app
+from generator.site import CSV_COLUMNS, get_search_index, json_for_script, safe_url, write_site
+from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
+
+HERE = Path(__file__).parent
+AXE = HERE / "vendor" / "axe-core-4.14.1.min.js"
+PREFIX = "/sub/path/"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    catalog = make_catalog(out)
+    write_site(catalog, out)
+    return out, catalog
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hostile")
+    catalog = make_hostile_catalog(out)
+    write_site(catalog, out)
+    return out, catalog
+
+
+@pytest.fixture(scope="module")
+def servers(built, hostile):
+    log = RequestLog()
+    good = BackgroundServer(make_app(built[0], prefix=PREFIX, log=log, cors=False)).start()
+    bad = BackgroundServer(make_app(hostile[0], prefix=PREFIX, cors=False)).start()
+    try:
+        yield {"good": good.url + PREFIX, "hostile": bad.url + PREFIX, "log": log, "host": f"127.0.0.1:{good.port}"}
+    finally:
+        good.stop()
+        bad.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """Console errors, page errors and request hosts of one page."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        self.hosts: set[str] = set()
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.hosts.add(urlsplit(r.url).netloc or urlsplit(r.url).scheme))
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.watch = Watch(pg)
+    yield pg
+    ctx.close()
+
+
+def open_index(page, base: str, query: str = "") -> None:
+    page.goto(base + "index.html" + query)
+    page.wait_for_selector("html[data-search-ready=true]")
+
+
+def card_urls(page) -> list[str]:
+    return page.eval_on_selector_all("#results .card", "cards => cards.map(c => c.dataset.url)")
+
+
+def by_url(catalog) -> dict[str, Dataset]:
+    return {d.url: d for d in catalog.datasets}
+
+
+# ------------------------------------------------------------------ exports (no browser)
+
+
+def test_catalog_json_contract(built):
+    out, catalog = built
+    doc = json.loads((out / "catalog.json").read_text())
+    assert doc["schema_version"] == 1
+    assert doc["generated_at"] == catalog.generated_at
+    assert doc["totals"]["datasets"] == len(catalog.datasets)
+    assert doc["totals"]["plates"] == sum(d.kind == "plate" for d in catalog.datasets)
+    assert {s["name"]: s["datasets"] for s in doc["sources"]} == {"IDR": 4, "BioImage Archive": 3, "JAX": 3}
+    assert doc["datasets"] == [d.to_dict() for d in catalog.datasets]
+    for key in ("id", "url", "kind", "status", "errors", "ngff_version", "zarr_format", "axes", "shape", "thumbnail"):
+        assert key in doc["datasets"][0]
+
+
+def test_catalog_csv_uses_challenge_columns(built):
+    out, catalog = built
+    with open(out / "catalog.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert [r["url"] for r in rows] == [d.url for d in catalog.datasets]
+    plate = rows[0]
+    assert plate["shape"] == ",".join(str(v) for v in catalog.datasets[0].shape)
+    assert plate["dimension_names"] == "c,z,y,x"
+    assert plate["organismId"] == "NCBI:txid4932"
+    assert plate["wells"] == "3"
+    sharded = rows[2]
+    assert sharded["shards"] and sharded["chunks"]
+
+
+def test_report_json_and_sitemap(built):
+    out, catalog = built
+    report = json.loads((out / "report.json").read_text())
+    failing = {d.url for d in catalog.datasets if d.status != "ok"}
+    assert {d["url"] for d in report["datasets"]} == failing
+    unreachable = next(d for d in report["datasets"] if d["status"] == "unreachable")
+    assert unreachable["errors"] and unreachable["listings"] == ["jax.csv:10"]
+    assert report["row_errors"][0]["line"] == 7
+    sitemap = (out / "sitemap.xml").read_text()
+    assert sitemap.count("<url>") == len(catalog.datasets) + 3
+    assert f"datasets/{catalog.datasets[0].id}/" in sitemap
+
+
+def test_search_index_is_compact_and_complete(built):
+    out, catalog = built
+    ix = json.loads((out / "index.json").read_text())
+    assert ix["n"] == len(catalog.datasets)
+    assert all(len(col) == ix["n"] for col in ix["c"].values())
+    # Repeated strings are interned once.
+    assert sorted(ix["t"]["source"]) == ["BioImage Archive", "IDR", "JAX"]
+    assert ix == get_search_index(catalog.datasets)
+
+
+def test_safe_url_and_script_json():
+    assert safe_url("https://a.org/x.zarr") == "https://a.org/x.zarr"
+    for bad in ("javascript:alert(1)", "JAVASCRIPT:x", " javascript:x", "data:text/html,x", "file:///etc/passwd", "//a.org", "http:/x", None, ""):
+        assert safe_url(bad) is None
+    text = json_for_script({"name": "</script><script>x</script>"})
+    assert "<" not in text and json.loads(text)["name"] == "</script><script>x</script>"
+
+
+def test_templates_carry_csp_and_no_inline_code(built):
+    out, catalog = built
+    pages = [out / "index.html", out / "report.html", out / "about.html", out / "datasets" / catalog.datasets[0].id / "index.html"]
+    for p in pages:
+        html = unescape(p.read_text())
+        assert "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'" in html
+        assert not re.search(r"\sstyle\s*=", html), p
+        assert not re.search(r"\son[a-z]+\s*=", html), p
+        for script in re.findall(r"<script([^>]*)>", html):
+            assert "src=" in script or 'type="application/ld+json"' in script, script
+
+
+# ------------------------------------------------------------------ browser
+
+
+@pytest.mark.browser
+def test_first_page_is_prerendered_without_javascript(browser, built, servers):
+    out, catalog = built
+    ctx = browser.new_context(java_script_enabled=False)
+    page = ctx.new_page()
+    page.goto(servers["good"] + "index.html")
+    assert card_urls(page) == [d.url for d in catalog.datasets]
+    assert page.locator("input[type=search]").count() == 1
+    first = page.locator(".card").first
+    assert first.locator("a").first.get_attribute("href") == f"datasets/{catalog.datasets[0].id}/"
+    img = first.locator("img")
+    assert img.get_attribute("width") == "256" and img.get_attribute("height") == "256"
+    assert page.locator(".card .thumb-placeholder").count() == 2
+    assert "3 datasets" in page.locator(".source-panel[data-source=JAX]").inner_text()
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_browsing_makes_no_foreign_request_and_no_console_error(page, built, servers):
+    out, catalog = built
+    base = servers["good"]
+    open_index(page, base)
+    page.fill("input[type=search]", "brain")
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 4")
+    page.click("#results .card >> nth=0 >> h3 a")
+    page.wait_for_selector("h1")
+    page.goto(base + "report.html")
+    page.goto(base + "about.html")
+    assert page.watch.errors == []
+    assert page.watch.hosts == {servers["host"]}, page.watch.hosts
+
+
+@pytest.mark.browser
+def test_search_is_ranked_prefix_and_typo_tolerant(page, built, servers):
+    out, catalog = built
+    open_index(page, servers["good"])
+    search = page.locator("input[type=search]")
+    urls = by_url(catalog)
+
+    search.fill("zebra")  # prefix
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 1")
+    assert urls[card_urls(page)[0]].name == "Zebrafish embryo lightsheet"
+    # The matched word is highlighted, as marked-up text nodes.
+    assert page.locator("#results .card mark").first.inner_text().lower() == "zebrafish"
+
+    search.fill("chromosme")  # typo
+    page.wait_for_function("document.querySelectorAll('#results .card').length >= 1")
+    assert urls[card_urls(page)[0]].name == "Mitotic chromosome condensation HeLa"
+
+    search.fill("mus musculus")  # organism label, every term must match
+    page.wait_for_function("document.querySelector('#result-status').textContent.includes('of 2 datasets')")
+    assert {urls[u].organism.label for u in card_urls(page)} == {"Mus musculus"}
+
+    search.fill("yeast plate p171")  # ranking: the exact name first
+    page.wait_for_timeout(50)
+    assert urls[card_urls(page)[0]].name == "Yeast Rad52 foci plate P171"
+    assert parse_qs(urlsplit(page.url).query)["q"] == ["yeast plate p171"]
+
+
+FACETS = {
+    "source": ("JAX", lambda d: d.source == "JAX"),
+    "collection": ("IDR|idr0010", lambda d: d.collection == "idr0010"),
+    "organism": ("Mus musculus", lambda d: d.organism and d.organism.label == "Mus musculus"),
+    "modality": ("electron microscopy", lambda d: d.modality and d.modality.label == "electron microscopy"),
+    "ndim": ("3", lambda d: d.shape is not None and len(d.shape) == 3),
+    "version": ("0.4", lambda d: d.ngff_version == "0.4"),
+    "zarr": ("3", lambda d: d.zarr_format == 3),
+    "sharded": ("yes", lambda d: bool(d.level0 and d.level0.shards)),
+    "license": ("CC0-1.0", lambda d: d.license == "CC0-1.0"),
+    "kind": ("plate", lambda d: d.kind == "plate"),
+    "status": ("invalid", lambda d: d.status == "invalid"),
+}
+
+
+@pytest.mark.browser
+def test_each_facet_counts_and_filters(page, built, servers):
+    out, catalog = built
+    open_index(page, servers["good"])
+    for key, (value, pred) in FACETS.items():
+        expected = [d.url for d in catalog.datasets if pred(d)]
+        assert expected, key
+        box = page.locator(f'#facets input[data-facet="{key}"][data-value="{value}"]')
+        count = box.locator("xpath=../span[@class='count']").inner_text()
+        assert int(count) == len(expected), key
+        box.check()
+        page.wait_for_function(f"document.querySelectorAll('#results .card').length === {len(expected)}")
+        assert sorted(card_urls(page)) == sorted(expected), key
+        assert parse_qs(urlsplit(page.url).query)[key] == [value]
+        box.uncheck()
+        page.wait_for_function(f"document.querySelectorAll('#results .card').length === {len(catalog.datasets)}")
+
+    # Live counts: with source=IDR chosen, the status facet counts only IDR datasets.
+    page.locator('#facets input[data-facet="source"][data-value="IDR"]').check()
+    ok = page.locator('#facets input[data-facet="status"][data-value="ok"]').locator("xpath=../span[@class='count']")
+    assert int(ok.inner_text()) == sum(1 for d in catalog.datasets if d.source == "IDR" and d.status == "ok")
+    # Clicking a source panel filters by that source alone.
+    page.click(".source-panel[data-source='BioImage Archive']")
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 3")
+    assert {by_url(catalog)[u].source for u in card_urls(page)} == {"BioImage Archive"}
+
+
+def _size(d: Dataset, axis: str) -> int:
+    names = [a.name for a in d.axes]
+    return d.shape[names.index(axis)] if d.shape and axis in names else -1
+
+
+@pytest.mark.browser
+def test_sorting(page, built, servers):
+    out, catalog = built
+    open_index(page, servers["good"])
+    page.select_option("#sort", "x")
+    with_x = sorted((d for d in catalog.datasets if _size(d, "x") >= 0), key=lambda d: -_size(d, "x"))
+    got = card_urls(page)
+    assert [by_url(catalog)[u] for u in got[: len(with_x)]] and [_size(by_url(catalog)[u], "x") for u in got[: len(with_x)]] == [_size(d, "x") for d in with_x]
+    page.click("#dir")
+    got = card_urls(page)
+    assert [_size(by_url(catalog)[u], "x") for u in got[: len(with_x)]] == sorted(_size(d, "x") for d in with_x)
+    assert "dir=asc" in page.url
+
+    page.select_option("#sort", "name")
+    assert [by_url(catalog)[u].name for u in card_urls(page)] == sorted((d.name for d in catalog.datasets), key=str.lower)
+
+    page.select_option("#sort", "bytes")
+    sizes = [by_url(catalog)[u].written_bytes for u in card_urls(page)]
+    known = [s for s in sizes if s is not None]
+    assert known == sorted(known, reverse=True) and sizes[len(known):] == [None] * (len(sizes) - len(known))
+
+    page.select_option("#sort", "shard")
+    shard_px = [by_url(catalog)[u].level0.shards if by_url(catalog)[u].level0 else None for u in card_urls(page)]
+    assert all(shard_px[:4]) and not any(shard_px[4:])
+
+
+@pytest.mark.browser
+def test_url_state_round_trip_and_history(page, built, servers):
+    out, catalog = built
+    base = servers["good"]
+    open_index(page, base)
+    page.fill("input[type=search]", "brain")
+    page.locator('#facets input[data-facet="source"][data-value="JAX"]').check()
+    page.select_option("#sort", "name")
+    page.click("[data-view=list]")
+    shared = page.url
+    results = card_urls(page)
+    assert len(results) == 3
+
+    # A fresh visit of the shared link shows the same view.
+    other = page.context.new_page()
+    open_index(other, base, "?" + urlsplit(shared).query)
+    assert card_urls(other) == results
+    assert other.input_value("input[type=search]") == "brain"
+    assert other.input_value("#sort") == "name"
+    assert other.locator('#facets input[data-facet="source"][data-value="JAX"]').is_checked()
+    assert "list" in other.get_attribute("#results", "class")
+    other.close()
+
+    # Back undoes the view toggle, then the sort, then the facet; forward redoes.
+    page.go_back()
+    page.wait_for_function("document.getElementById('results').classList.contains('grid')")
+    page.go_back()
+    assert page.input_value("#sort") == ""
+    page.go_back()
+    page.wait_for_function(f"document.querySelectorAll('#results .card').length === 4")
+    assert not page.locator('#facets input[data-facet="source"][data-value="JAX"]').is_checked()
+    page.go_forward()
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 3")
+    assert "source=JAX" in page.url
+
+
+@pytest.mark.browser
+def test_keyboard(page, built, servers):
+    out, catalog = built
+    open_index(page, servers["good"])
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.type") == "search"
+    # Cards are reachable with Tab: from a card's title link on to its copy button.
+    page.focus(".card-title a >> nth=0")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('copy')")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+
+
+@pytest.mark.browser
+def test_copy_button(browser, built, servers):
+    out, catalog = built
+    origin = servers["good"].split(PREFIX)[0]
+    ctx = browser.new_context()
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+    page = ctx.new_page()
+    open_index(page, servers["good"])
+    button = page.locator(".card >> nth=2 >> button.copy")
+    button.click()
+    page.wait_for_selector(".card >> nth=2 >> button.copy[data-copied=true]")
+    assert page.evaluate("navigator.clipboard.readText()") == catalog.datasets[2].url
+    page.goto(servers["good"] + f"datasets/{catalog.datasets[2].id}/")
+    page.click("button[data-copy-from=code-zarr-python]")
+    page.wait_for_selector("button[data-copy-from=code-zarr-python][data-copied=true]")
+    assert repr(catalog.datasets[2].url) in page.evaluate("navigator.clipboard.readText()")
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_detail_page(page, built, servers):
+    out, catalog = built
+    d = catalog.datasets[0]  # the plate
+    page.goto(servers["good"] + f"datasets/{d.id}/")
+    assert page.inner_text("h1") == d.name
+    assert page.locator(".detail-thumb img").get_attribute("src") == f"../../{d.thumbnail.detail}"
+    assert page.locator("table >> nth=1").locator("tbody tr").count() == len(d.resolutions)
+    assert page.locator(".plate-map td.well.present").count() == len(d.plate.well_paths)
+    assert page.locator(".plate-map td.well").count() == d.plate.rows * d.plate.columns
+    fills = page.eval_on_selector_all(".swatch rect", "rs => rs.map(r => r.getAttribute('fill'))")
+    assert fills == ["#" + c.color for c in d.channels]
+    links = {a.inner_text(): a.get_attribute("href") for a in page.locator(".open-with a").all()}
+    assert links["OME-NGFF validator"] == "https://ome.github.io/ome-ngff-validator/?source=" + quote(d.url, safe="")
+    assert links["vizarr"] == "https://hms-dbmi.github.io/vizarr/?source=" + quote(d.url, safe="")
+    ng = json.loads(__import__("urllib.parse").parse.unquote(links["Neuroglancer"].split("#!", 1)[1]))
+    assert ng["layers"][0]["source"] == "zarr://" + d.url
+    facts = page.inner_text(".facts")
+    assert "Saccharomyces cerevisiae" in facts and "0.4" in facts
+    assert "idr.csv:2" in page.inner_text("body")
+    ld = json.loads(page.inner_text("script[type='application/ld+json']"))
+    assert ld["@type"] == "Dataset" and ld["distribution"][0]["contentUrl"] == d.url
+    assert ld["license"] == d.license and ld["creator"]["name"] == "IDR"
+    # Relative links: back to the index under the sub-path.
+    page.click(".breadcrumb a")
+    assert page.url.endswith(PREFIX + "index.html")
+    assert page.watch.errors == []
+
+
+@pytest.mark.browser
+def test_report_page_groups_failures(page, built, servers):
+    out, catalog = built
+    page.goto(servers["good"] + "report.html")
+    text = page.inner_text("main")
+    for d in catalog.datasets:
+        if d.status != "ok":
+            assert d.url in text
+    assert "jax.csv:7" in text and "jax.csv:10" in text
+    assert page.locator("section h2", has_text="JAX").count() == 1
+
+
+@pytest.mark.browser
+def test_hostile_metadata_never_executes(page, hostile, servers):
+    out, catalog = hostile
+    base = servers["hostile"]
+    d = catalog.datasets[0]
+
+    def check():
+        assert page.evaluate("window.__pwned") is None
+        hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+        assert not [h for h in hrefs if not h.lower().startswith(("http://", "https://"))], hrefs
+        # Only our own scripts (and JSON-LD data) exist.
+        srcs = page.eval_on_selector_all("script", "ss => ss.map(s => s.src || s.type)")
+        assert all(s.endswith(".js") or s == "application/ld+json" for s in srcs), srcs
+        assert page.locator("img[src=x], svg[onload]").count() == 0
+
+    open_index(page, base)
+    page.wait_for_timeout(200)
+    check()
+    assert PAYLOADS[0] in page.inner_text("#results")  # shown as text
+    for term in ("onerror", "script", "__pwned", "javascript"):
+        page.fill("input[type=search]", term)
+        page.wait_for_timeout(100)
+        check()
+    for box in page.locator("#facets input").all()[:6]:
+        box.check()
+        check()
+    page.goto(base + f"datasets/{d.id}/")
+    check()
+    assert "Name " + PAYLOADS[0] in page.inner_text("h1")
+    ld = json.loads(page.inner_text("script[type='application/ld+json']"))
+    assert ld["name"] == d.name
+    page.goto(base + "report.html")
+    check()
+    page.goto(base + "about.html")
+    check()
+    assert page.watch.errors == [] or all("Failed to load resource" not in e for e in page.watch.errors)
+
+
+@pytest.mark.browser
+def test_accessibility_axe(page, built, servers):
+    out, catalog = built
+    source = AXE.read_text(encoding="utf-8")
+
+    def serious() -> list[str]:
+        page.evaluate(source)  # evaluated through the devtools protocol, so the page's CSP still applies to the page itself
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        open_index(page, servers["good"])
+        assert serious() == [], scheme
+    page.goto(servers["good"] + f"datasets/{catalog.datasets[0].id}/")
+    assert serious() == []
+    page.goto(servers["good"] + "report.html")
+    assert serious() == []

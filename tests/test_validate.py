@@ -1,0 +1,130 @@
+"""validate() against the OME-NGFF spec's own examples and conformance tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.records import Axis, Dataset, Level
+from generator.validate import validate
+
+
+def load_jsonc(path: Path) -> dict:
+    """The spec examples carry // comments."""
+    text = re.sub(r"^\s*//.*$", "", path.read_text(), flags=re.M)
+    return json.loads(text)
+
+
+def record(attrs: dict, version: str | None, zarr_format: int, **kw) -> Dataset:
+    return Dataset(url="https://example.org/x.zarr", ngff_version=version, zarr_format=zarr_format, attributes=attrs, **kw)
+
+
+def ome_of(doc: dict, version: str) -> dict:
+    return doc["attributes"]["ome"] if version != "0.4" else doc
+
+
+def as_record(doc: dict, version: str) -> Dataset:
+    """Wrap an example document the way harvest would: images direct, containers as _container."""
+    ome = ome_of(doc, version)
+    zf = 2 if version == "0.4" else 3
+    if "multiscales" in ome:
+        return record(ome, version, zf)
+    kind = "plate" if "plate" in ome else "well" if "well" in ome else "bioformats2raw"
+    return record({"_container": ome, "_container_kind": kind}, version, zf)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_spec_examples_validate(corpus: Path, version: str) -> None:
+    examples = corpus / "ngff-spec" / version / "examples"
+    docs = {p.relative_to(examples).as_posix(): load_jsonc(p) for p in sorted(examples.glob("*/*.json")) if not p.name.startswith(".")}
+    label = docs.pop("label_strict/colors_properties.json")
+    docs.pop("ome/series-2.json")  # an OME/ group listing series: not a dataset of its own
+    assert len(docs) >= 7
+    for name, doc in docs.items():
+        ds = validate(as_record(doc, version))
+        assert ds.status == "ok" and ds.errors == (), (name, ds.errors)
+    # A label image: the example's image-label on the example multiscales.
+    image = ome_of(docs["multiscales_strict/multiscales_example.json"], version)
+    ds = validate(record({**image, "image-label": ome_of(label, version)["image-label"]}, version, 2 if version == "0.4" else 3))
+    assert ds.status == "ok", ds.errors
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_broken_examples_are_invalid_with_json_paths(corpus: Path, version: str) -> None:
+    doc = load_jsonc(corpus / "ngff-spec" / version / "examples" / "multiscales_strict" / "multiscales_example.json")
+    ome = ome_of(doc, version)
+    del ome["multiscales"][0]["axes"]
+    ds = validate(record(ome, version, 2 if version == "0.4" else 3))
+    assert ds.status == "invalid"
+    assert "multiscales.0.axes: Field required" in ds.errors
+
+
+def test_0_6_has_no_validator_only_a_warning(corpus: Path) -> None:
+    base = corpus / "ngff-spec" / "0.6rc0" / "tests" / "attributes" / "spec"
+    files = sorted(base.glob("*/*/*.json"))
+    assert files
+    for path in files:
+        doc = json.loads(path.read_text())
+        if "ome" not in doc:  # attributes with no "ome" at all: harvest rejects these before validation
+            assert "/invalid/" in path.as_posix()
+            continue
+        ome = doc["ome"]
+        if "version" not in ome:  # a few invalid ones leave it out: that alone makes them invalid
+            ds = validate(record(ome, None, 3))
+            assert ds.status == "invalid" and ds.errors[0].startswith("no NGFF version"), path
+            continue
+        ds = validate(record(ome, ome["version"], 3))
+        assert ds.status == "ok"
+        assert ds.warnings[0] == f"no validator for NGFF version {ome['version']}: metadata not checked against the spec"
+
+
+def test_versions() -> None:
+    image = {"multiscales": [{"axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]}
+    assert validate(record(image, "0.3", 2)).warnings[0].startswith("no validator for NGFF version 0.3")
+    assert validate(record(image, None, 2)).errors[0].startswith("no NGFF version")
+    bad = validate(record(image, "abc123", 2))
+    assert bad.status == "invalid" and bad.errors[0] == "unrecognised NGFF version 'abc123'"
+
+
+def _image(version: str = "0.4") -> dict:
+    return {
+        "multiscales": [{
+            "version": version,
+            "axes": [{"name": "c", "type": "channel"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "datasets": [{"path": p, "coordinateTransformations": [{"type": "scale", "scale": [1, s, s]}]} for p, s in (("0", 1), ("1", 2))],
+        }],
+        "omero": {"channels": [{"color": "FF0000", "window": {"start": 0, "end": 1, "min": 0, "max": 1}}]},
+    }
+
+
+def test_level_checks() -> None:
+    axes = (Axis("c", "channel"), Axis("y", "space"), Axis("x", "space"))
+    good = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (2, 32, 32), "uint8", metadata={}))
+    assert validate(record(_image(), "0.4", 2, axes=axes, resolutions=good)).status == "ok"
+    mixed = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (32, 32), "uint16", metadata={}))
+    errs = validate(record(_image(), "0.4", 2, axes=axes, resolutions=mixed)).errors
+    assert "level '1': 2 dimensions, but level '0' has 3" in errs
+    assert "level '1': data type uint16, but level '0' has uint8" in errs
+    dims = (Level("0", (2, 64, 64), "uint8", metadata={"dimension_names": ["c", "x", "y"]}),)
+    errs = validate(record({"version": "0.5", **_image("0.5")}, "0.5", 3, axes=axes, resolutions=dims)).errors
+    assert any("dimension_names ['c', 'x', 'y'] do not match the axes ['c', 'y', 'x']" in e for e in errs)
+    few = (Level("0", (64, 64), "uint8", metadata={}),)
+    assert "axes: 3 axes (c,y,x) but level '0' has 2 dimensions" in validate(record(_image(), "0.4", 2, axes=axes, resolutions=few)).errors
+
+
+def test_warnings_and_status_rules() -> None:
+    image = _image()
+    del image["omero"]
+    axes = (Axis("c"), Axis("y"), Axis("x"))
+    levels = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (2, 32, 32), "uint8", inferred=True))
+    ds = validate(record(image, "0.4", 2, axes=axes, resolutions=levels, cors=False))
+    assert ds.status == "ok"
+    assert any(w.startswith("no 'omero'") for w in ds.warnings)
+    assert any("CORS" in w for w in ds.warnings)
+    assert not any("inferred" in w for w in ds.warnings), "inferred levels are not a finding about the data"
+    gone = Dataset(url="https://example.org/y.zarr", status="unreachable", errors=("timed out",))
+    assert validate(gone) == gone
+    assert validate(validate(ds)) == validate(ds)  # idempotent: no duplicated messages
