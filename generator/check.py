@@ -20,7 +20,7 @@ from generator.fetch import Fetcher
 from generator.harvest import harvest
 from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
-from generator.sources import get_entries, normalize_url
+from generator.sources import UrlError, get_entries, parse_http_url
 from generator.thumbnails import make_thumbnails
 from generator.validate import validate
 
@@ -134,7 +134,11 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
         if is_csv_target(target):
             await add_csv(target)
         else:
-            url = normalize_url(target)
+            try:
+                url = parse_http_url(target)
+            except UrlError as e:
+                errors.append(RowError(file="(command line)", line=0, message=str(e), url=target))
+                continue
             entries.setdefault(url, Entry(url=url, source="", collection="", listings=()))
 
     if options.changed:

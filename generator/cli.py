@@ -112,16 +112,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         thumbnail=_thumb_config(args),
         verbose=_verbosity(args),
     )
-    progress = Progress(verbosity=config.verbose)
+    async def run() -> tuple[str, int]:
+        # Return something small: asyncio.run formats what the coroutine returns.
+        result = await build(config, progress=Progress(verbosity=config.verbose))
+        return summary_table(result), len(result.failed)
+
     try:
-        result = asyncio.run(build(config, progress=progress))
+        summary, failed = asyncio.run(run())
     except InputError as e:
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
     if config.verbose >= 0:
-        print(summary_table(result))
-    if config.strict and result.failed:
-        print(f"ngff-catalog: --strict: {len(result.failed)} datasets failed (see {config.out / 'report.html'})", file=sys.stderr)
+        print(summary)
+    if config.strict and failed:
+        print(f"ngff-catalog: --strict: {failed} datasets failed (see {config.out / 'report.html'})", file=sys.stderr)
         return 1
     return 0
 
@@ -179,9 +183,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         csv = write_demo_csvs(work / "csv", data_server.url, collections)
         print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
         config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
-        result = asyncio.run(build(config, progress=Progress(verbosity=verbosity)))
+        async def run() -> str:
+            return summary_table(await build(config, progress=Progress(verbosity=verbosity)))
+
+        summary = asyncio.run(run())
         if verbosity >= 0:
-            print(summary_table(result))
+            print(summary)
         if args.no_serve:
             return 0
         print(f"\nCatalog: http://{args.host}:{args.port}/  (Ctrl-C to stop)")

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 ALLOWED_SCHEMES = ("http", "https")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -164,9 +165,11 @@ class Fetcher:
             cached = self.validators.get_validators(url)
             if cached is not None:
                 etag, last_modified, _ = cached
+                # Last-Modified has one-second resolution: a document rewritten
+                # within that second would look unchanged, so prefer the ETag.
                 if etag:
                     headers["If-None-Match"] = etag
-                if last_modified:
+                elif last_modified:
                     headers["If-Modified-Since"] = last_modified
 
         attempt = 0
@@ -225,7 +228,7 @@ class Fetcher:
                             chunks.append(chunk)
                         body = b"".join(chunks)
                     self.stats.bytes += len(body)
-                    return Response(str(url), r.status, body, dict(r.headers))
+                    return Response(str(url), r.status, body, CIMultiDictProxy(CIMultiDict(r.headers)))
             except FetchError:
                 raise
             except asyncio.TimeoutError:

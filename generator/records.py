@@ -25,7 +25,7 @@ def get_dataset_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Listing:
     """One place a dataset URL was listed: a CSV file and a 1-based line."""
 
@@ -47,7 +47,7 @@ class Listing:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A dataset URL as listed in the submission CSVs (output of ``sources``).
 
@@ -85,7 +85,7 @@ class Entry:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     """A problem with one CSV row (or a whole CSV), tied to its file and line."""
 
@@ -101,7 +101,7 @@ class RowError:
         return f"{self.file}:{self.line}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Axis:
     name: str
     type: str | None = None
@@ -115,7 +115,7 @@ class Axis:
         return cls(name=str(d["name"]), type=d.get("type"), unit=d.get("unit"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Channel:
     label: str | None = None
     color: str | None = None  # "RRGGBB"
@@ -131,7 +131,7 @@ class Channel:
         return cls(**{f.name: d.get(f.name, f.default) for f in dataclasses.fields(cls)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Level:
     """One resolution level of the harvested image.
 
@@ -184,7 +184,7 @@ class Level:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plate:
     rows: int
     columns: int
@@ -222,7 +222,7 @@ class Plate:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     """An ontology term: organism (NCBI taxon) or imaging modality (FBbi ...)."""
 
@@ -239,7 +239,7 @@ class Term:
         return cls(id=str(d["id"]), label=d.get("label"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Thumbnail:
     """Output of the thumbnail stage: site-relative paths of the two renditions."""
 
@@ -257,7 +257,7 @@ class Thumbnail:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dataset:
     """Everything known about one dataset URL; the unit of ``catalog.json``."""
 
@@ -398,7 +398,7 @@ class Dataset:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """What the build gathered; the site stage writes it out."""
 

@@ -10,9 +10,11 @@ Nothing here raises on bad input: an unreadable CSV, a cycle, an empty or
 unsafe URL each become a ``RowError`` at the row that caused it (the root CSV
 itself fails at line 0), and the other rows carry on.
 
-Trust: a CSV fetched over HTTP may only point at http(s) URLs. Local paths,
-``file:`` and friends are honoured only in CSVs the operator gave us from disk,
-so a submission can never make the build read the build machine's files.
+Trust: a CSV fetched over HTTP (or read through ``url_map`` in its place) may
+only point at http(s) URLs; local paths are honoured only in CSVs the operator
+gave us from disk, so a submission can never make the build read the build
+machine's files. Datasets must be http(s) everywhere (``file:``, ``s3:``,
+``javascript:`` ... are row errors).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Union
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -46,12 +47,9 @@ _QUERY_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%?]+")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# Already in canonical form (lower-case host, no port, nothing to encode, no
-# query, fragment or trailing slash): most real URLs, returned as they are.
-_CANONICAL = re.compile(
-    r"https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?"
-    r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)*"
-)
+# Already in canonical form (lower-case host, no port, only characters that
+# need no encoding, no query, fragment or trailing slash): most real URLs.
+_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 
 
 @dataclass(frozen=True)
@@ -94,10 +92,15 @@ def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
     url = raw.strip()
     if not url:
         raise UrlError("empty url")
-    if _CANONICAL.fullmatch(url) and not url.endswith("/"):
+    if _CANONICAL.fullmatch(url) and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
         return url
     if _CONTROL.search(url):
         raise UrlError(f"url contains control characters: {url!r}")
+    if "?" not in url and "#" not in url:
+        # Encoding first lets URLs whose only flaw is a space take the fast path.
+        candidate = _encode(url, _PATH_UNSAFE)
+        if _CANONICAL.fullmatch(candidate) and candidate[-1] != "/":
+            return candidate
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in HTTP_SCHEMES:
@@ -146,7 +149,7 @@ def get_collection_name(ref: str) -> str:
     return name[:-4] if name.lower().endswith(".csv") else name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One non-blank CSV row: its 1-based first physical line and its cells by column."""
 
@@ -249,7 +252,7 @@ def parse_url_map(url_map: Mapping[str, str] | None) -> tuple[tuple[str, str], .
 # --- reading -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Csv:
     """Where a CSV is and how far it is trusted."""
 
@@ -259,14 +262,14 @@ class _Csv:
     local_path: str | None  # where to read it (a local file, or a url_map target)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Listed:
     url: str
     listing: Listing
     columns: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Read:
     file: str
 
@@ -336,10 +339,10 @@ class _Reader:
 
         # Inherited values fill the row's empty and missing cells.
         fill = [(k, v) for k, v in inherited.items() if v]
-        parts: list[list[_Item] | None] = []
+        out: list[_Item | None] = [_Read(csv_ref.file), *parse_errors]
+        holes: list[int] = []  # where each child CSV's items go
         children = []
         for row in rows:
-            parts.append(None)
             columns = {**inherited, **row.columns} if inherited else row.columns
             for k, v in fill:
                 if not columns[k]:
@@ -347,27 +350,33 @@ class _Reader:
             try:
                 child = self.parse_reference(row.url, csv_ref)
             except UrlError as e:
-                parts[-1] = [RowError(csv_ref.file, row.line, str(e), row.url or None)]
+                out.append(RowError(csv_ref.file, row.line, str(e), row.url or None))
                 continue
             if isinstance(child, str):
                 source = columns.get("source") or self.root_source
-                listing = Listing(csv_ref.file, row.line, source, collection)
-                parts[-1] = [_Listed(child, listing, columns)]
+                out.append(_Listed(child, Listing(csv_ref.file, row.line, source, collection), columns))
             elif child.key in ancestors:
                 chain = " -> ".join(get_collection_name(k) for k in ancestors[ancestors.index(child.key):])
                 msg = f"cycle: {child.file} is already being read ({chain} -> {get_collection_name(child.key)})"
-                parts[-1] = [RowError(csv_ref.file, row.line, msg, child.file)]
+                out.append(RowError(csv_ref.file, row.line, msg, child.file))
             elif len(ancestors) > MAX_DEPTH:
                 msg = f"CSVs nested deeper than {MAX_DEPTH} levels; {child.file} not read"
-                parts[-1] = [RowError(csv_ref.file, row.line, msg, child.file)]
+                out.append(RowError(csv_ref.file, row.line, msg, child.file))
             else:
-                children.append((len(parts) - 1, self.expand(child, columns, ancestors, (csv_ref.file, row.line))))
-        for (index, _), items in zip(children, await asyncio.gather(*(c for _, c in children))):
-            parts[index] = items
-        out: list[_Item] = [_Read(csv_ref.file), *parse_errors]
-        for part in parts:
-            out.extend(part or ())
-        return out
+                holes.append(len(out))
+                out.append(None)
+                children.append(self.expand(child, columns, ancestors, (csv_ref.file, row.line)))
+        if not children:
+            return out  # type: ignore[return-value]
+        expanded = await asyncio.gather(*children)
+        result: list[_Item] = []
+        last = 0
+        for hole, items in zip(holes, expanded):
+            result.extend(out[last:hole])  # type: ignore[arg-type]
+            result.extend(items)
+            last = hole + 1
+        result.extend(out[last:])  # type: ignore[arg-type]
+        return result
 
     def parse_reference(self, ref: str, parent: _Csv) -> str | _Csv:
         """A dataset URL (canonical) or a child CSV, or ``UrlError`` when not allowed."""
