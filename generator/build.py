@@ -87,7 +87,8 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
                     progress=lambda d: progress.advance(d.status, f"{d.status} {d.url}"),
                 )
                 progress.finish()
-                datasets = [validate(d) for d in datasets]
+                memo = state.spec_checks if state is not None else {}
+                datasets = [validate(d, memo=memo) for d in datasets]
 
             datasets = await _label_terms(datasets, config, fetcher, state)
 
@@ -185,7 +186,8 @@ def _apply_history(
 
 
 def _count_files(folder: Path) -> int:
-    return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+    """Card thumbnails on disk: one per rendered dataset (details are optional)."""
+    return sum(1 for _ in folder.glob("*-256.*")) if folder.is_dir() else 0
 
 
 def _prepare_out(out: Path) -> None:
@@ -221,10 +223,11 @@ def summary_table(result: BuildResult) -> str:
     """The final table printed after a build: one line per source."""
     rows: dict[str, dict[str, int]] = {}
     for d in result.catalog.datasets:
-        r = rows.setdefault(d.source or "(none)", {"datasets": 0, "ok": 0, "invalid": 0, "unreachable": 0, "stale": 0, "bytes": 0})
+        r = rows.setdefault(d.source or "(none)", {"datasets": 0, "ok": 0, "invalid": 0, "unreachable": 0, "stale": 0, "bytes": None})
         r["datasets"] += 1
         r[d.status] += 1
-        r["bytes"] += d.written_bytes or 0
+        if d.written_bytes is not None:
+            r["bytes"] = (r["bytes"] or 0) + d.written_bytes
     table = format_table(
         ["source", "datasets", "ok", "invalid", "unreachable", "stale", "written"],
         [

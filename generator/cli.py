@@ -87,8 +87,19 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _thumb_config(args: argparse.Namespace) -> ThumbnailConfig:
-    return ThumbnailConfig(max_bytes=args.thumbnail_max_mb * 1024 * 1024, max_pixels=args.thumbnail_max_mpx * 1024 * 1024)
+def _common_settings(args: argparse.Namespace) -> dict[str, object]:
+    """Settings that ``build`` and ``check`` share, from the options of ``_add_common``."""
+    return {
+        "thumbnails": not args.no_thumbnails,
+        "concurrency": args.concurrency,
+        "per_host": args.per_host,
+        "timeout": args.timeout,
+        "url_map": _url_map(args.map_url),
+        "thumbnail": ThumbnailConfig(
+            max_bytes=args.thumbnail_max_mb * 1024 * 1024, max_pixels=args.thumbnail_max_mpx * 1024 * 1024
+        ),
+        "verbose": _verbosity(args),
+    }
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -100,18 +111,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         out=args.out,
         cache=None if args.no_cache else (args.cache or default_cache_dir()),
         offline=args.offline,
-        thumbnails=not args.no_thumbnails,
-        concurrency=args.concurrency,
-        per_host=args.per_host,
-        timeout=args.timeout,
         strict=args.strict,
         resolve_terms=args.resolve_terms,
         stale_days=args.stale_days,
         site_title=args.title,
-        url_map=_url_map(args.map_url),
-        thumbnail=_thumb_config(args),
-        verbose=_verbosity(args),
+        **_common_settings(args),
     )
+
     async def run() -> tuple[str, int]:
         # Return something small: asyncio.run formats what the coroutine returns.
         result = await build(config, progress=Progress(verbosity=config.verbose))
@@ -141,13 +147,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         changed=args.changed,
         out=args.out,
         summary=args.summary,
-        thumbnails=not args.no_thumbnails,
-        concurrency=args.concurrency,
-        per_host=args.per_host,
-        timeout=args.timeout,
-        url_map=_url_map(args.map_url),
-        thumbnail=_thumb_config(args),
-        verbose=_verbosity(args),
+        **_common_settings(args),
     )
     return asyncio.run(run_check(options))
 

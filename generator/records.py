@@ -35,7 +35,8 @@ class Listing:
     collection: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Explicit rather than dataclasses.asdict (which deep-copies): 100,000-dataset exports.
+        return {"file": self.file, "line": self.line, "source": self.source, "collection": self.collection}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Listing:
@@ -108,7 +109,7 @@ class Axis:
     unit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"name": self.name, "type": self.type, "unit": self.unit}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Axis:
@@ -124,7 +125,13 @@ class Channel:
     active: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "label": self.label,
+            "color": self.color,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "active": self.active,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Channel:

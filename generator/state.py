@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS failures (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS failures_url ON failures (url, id);
+CREATE TABLE IF NOT EXISTS spec_checks (
+    key      TEXT PRIMARY KEY,           -- sha256 of (spec model, document)
+    messages TEXT NOT NULL               -- JSON list of validation messages
+);
 CREATE TABLE IF NOT EXISTS terms (
     id         TEXT PRIMARY KEY,
     label      TEXT NOT NULL,
@@ -301,6 +305,12 @@ class State:
             return False
         return any(p.is_file() for p in self.thumbnail_cache_dir.glob(f"{key}-*"))
 
+    # -- spec validation memo ------------------------------------------------------
+
+    @property
+    def spec_checks(self) -> SpecChecks:
+        return SpecChecks(self._db)
+
     # -- ontology labels (--resolve-terms) -------------------------------------
 
     def get_term_label(self, term_id: str) -> str | None:
@@ -312,6 +322,22 @@ class State:
             "INSERT INTO terms (id, label, fetched_at) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET label=excluded.label, fetched_at=excluded.fetched_at",
             (term_id, label, _iso_now()),
+        )
+
+
+class SpecChecks:
+    """Validation messages by document hash: a ``validate.SpecMemo`` in SQLite."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def get(self, key: str) -> list[str] | None:
+        row = self._db.execute("SELECT messages FROM spec_checks WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def __setitem__(self, key: str, messages: list[str]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO spec_checks (key, messages) VALUES (?, ?)", (key, json.dumps(messages))
         )
 
 

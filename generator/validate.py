@@ -8,10 +8,12 @@ are appended to the record's errors and warnings, and ``status`` is set.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import warnings as pywarnings
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import pydantic
 from ome_zarr_models.v04.bioformats2raw import BioFormats2RawAttrs as BF2RawV04
@@ -38,15 +40,27 @@ KNOWN_VERSION = re.compile(r"0\.[0-9]+(?:\.[0-9]+)?(?:-?(?:dev|rc|a|b)[0-9]*)?")
 MAX_MESSAGES = 20
 
 
-def validate(dataset: Dataset) -> Dataset:
-    """Add spec errors and warnings to ``dataset`` and set its status."""
+class SpecMemo(Protocol):
+    """Remembers spec messages by document hash (the build state keeps one)."""
+
+    def get(self, key: str) -> list[str] | None: ...
+
+    def __setitem__(self, key: str, value: list[str]) -> None: ...
+
+
+def validate(dataset: Dataset, *, memo: SpecMemo | None = None) -> Dataset:
+    """Add spec errors and warnings to ``dataset`` and set its status.
+
+    ``memo`` skips the spec models for documents already checked: they are
+    the slow part, and most documents are unchanged from one build to the next.
+    """
     if dataset.status == "unreachable":
         return dataset
     errors = list(dataset.errors)
     warnings = list(dataset.warnings)
     attrs = dataset.attributes
     if attrs is not None:
-        _check_attributes(dataset, attrs, errors, warnings)
+        _check_attributes(dataset, attrs, errors, warnings, memo)
         _check_levels(dataset, errors)
         _advise(dataset, attrs, warnings)
     status = "invalid" if errors else ("stale" if dataset.status == "stale" else "ok")
@@ -74,7 +88,9 @@ def _model_version(dataset: Dataset, errors: list[str], warnings: list[str]) -> 
     return default
 
 
-def _check_attributes(dataset: Dataset, attrs: Mapping[str, Any], errors: list[str], warnings: list[str]) -> None:
+def _check_attributes(
+    dataset: Dataset, attrs: Mapping[str, Any], errors: list[str], warnings: list[str], memo: SpecMemo | None
+) -> None:
     version = _model_version(dataset, errors, warnings)
     if version is None:
         return
@@ -85,7 +101,7 @@ def _check_attributes(dataset: Dataset, attrs: Mapping[str, Any], errors: list[s
         model = models["label"] if "image-label" in image else models["image"]
         if version == "0.5" and "version" not in image and "version" in (attrs.get("_container") or {}):
             image = {"version": attrs["_container"]["version"], **image}
-        errors.extend(where + m for m in describe_errors(model, image))
+        errors.extend(where + m for m in _spec_errors(model, image, memo))
     container = attrs.get("_container")
     kind = attrs.get("_container_kind")
     if isinstance(container, Mapping):
@@ -100,7 +116,19 @@ def _check_attributes(dataset: Dataset, attrs: Mapping[str, Any], errors: list[s
         else:
             model = None
         if model is not None:
-            errors.extend(describe_errors(model, dict(container)))
+            errors.extend(_spec_errors(model, dict(container), memo))
+
+
+def _spec_errors(model: type[pydantic.BaseModel], doc: Mapping[str, Any], memo: SpecMemo | None) -> list[str]:
+    if memo is None:
+        return describe_errors(model, doc)
+    blob = json.dumps([model.__module__, model.__qualname__, doc], sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    found = memo.get(key)
+    if found is None:
+        found = describe_errors(model, doc)
+        memo[key] = found
+    return list(found)
 
 
 def describe_errors(model: type[pydantic.BaseModel], doc: Mapping[str, Any]) -> list[str]:

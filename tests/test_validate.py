@@ -128,3 +128,21 @@ def test_warnings_and_status_rules() -> None:
     gone = Dataset(url="https://example.org/y.zarr", status="unreachable", errors=("timed out",))
     assert validate(gone) == gone
     assert validate(validate(ds)) == validate(ds)  # idempotent: no duplicated messages
+
+
+def test_memo_gives_the_same_messages_without_rerunning_the_spec_models(tmp_path) -> None:
+    from generator.state import State
+
+    image = _image()
+    del image["multiscales"][0]["axes"]
+    ds = record(image, "0.4", 2)
+    fresh = validate(ds)
+    with State(tmp_path) as state:
+        first = validate(ds, memo=state.spec_checks)
+        assert first == fresh
+    with State(tmp_path) as state:
+        stored = state._db.execute("SELECT COUNT(*) FROM spec_checks").fetchone()[0]
+        assert stored >= 1
+        # A poisoned entry proves the second run read the memo instead of the models.
+        state._db.execute("UPDATE spec_checks SET messages = '[\"from memo\"]'")
+        assert "from memo" in validate(ds, memo=state.spec_checks).errors
