@@ -17,7 +17,6 @@ from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 
 ALLOWED_SCHEMES = ("http", "https")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -216,29 +215,38 @@ class Fetcher:
                         raise FetchError(url, f"redirected to a non-http(s) URL {r.url}")
                     body = b""
                     if r.status < 300:
-                        declared = r.content_length
-                        if declared is not None and declared > self.max_bytes:
-                            raise FetchError(url, f"response too large ({declared} bytes > {self.max_bytes})")
-                        chunks = []
-                        size = 0
-                        async for chunk in r.content.iter_chunked(1 << 16):
-                            size += len(chunk)
-                            if size > self.max_bytes:
-                                raise FetchError(url, f"response too large (over {self.max_bytes} bytes after decoding)")
-                            chunks.append(chunk)
-                        body = b"".join(chunks)
+                        body = await self._read_capped(url, r)
                     self.stats.bytes += len(body)
-                    return Response(str(url), r.status, body, CIMultiDictProxy(CIMultiDict(r.headers)))
+                    return Response(url, r.status, body, r.headers)
             except FetchError:
                 raise
             except asyncio.TimeoutError:
                 raise FetchError(url, "timed out", transient=True) from None
+            except (aiohttp.NonHttpUrlRedirectClientError, aiohttp.InvalidUrlRedirectClientError) as e:
+                raise FetchError(url, f"redirected to a non-http(s) URL: {e}") from None
             except aiohttp.TooManyRedirects:
                 raise FetchError(url, "too many redirects") from None
             except aiohttp.ClientResponseError as e:
                 raise FetchError(url, f"bad response: {e.message}", transient=True) from None
             except (aiohttp.ClientError, OSError) as e:
                 raise FetchError(url, f"connection failed: {type(e).__name__}: {e}", transient=True) from None
+
+    async def _read_capped(self, url: str, r: aiohttp.ClientResponse) -> bytes:
+        declared = r.content_length
+        if declared is not None and declared > self.max_bytes:
+            raise FetchError(url, f"response too large ({declared} bytes > {self.max_bytes})")
+        if declared is not None and "Content-Encoding" not in r.headers:
+            # The length is known and nothing is decompressed: one read is safe.
+            return await r.read()
+        # Unknown length or a compressed body (a possible bomb): read in pieces.
+        chunks = []
+        size = 0
+        async for chunk in r.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise FetchError(url, f"response too large (over {self.max_bytes} bytes after decoding)")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def get_json(self, url: str, **kw: Any) -> tuple[Any, Response]:
         resp = await self.get(url, **kw)

@@ -129,7 +129,8 @@ class BackgroundServer:
         self._loop.close()
 
     async def _startup(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # Tests stop servers with requests still hanging; do not wait for them.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -1,0 +1,110 @@
+"""The HTTP boundary against a real local server: ranges, retries, caps, schemes."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from generator.fetch import FetchError, Fetcher
+from tests.conftest import start_static_server
+
+
+class Flaky:
+    """Fails the first ``failures`` requests to /flaky.json with a 503."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.seen = 0
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse | None:
+        if request.path == "/bomb.json":
+            # 64 MB of zeros compressed to about 64 KB.
+            body = gzip.compress(b"0" * (64 * 1024 * 1024))
+            return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        if request.path == "/to-file":
+            raise web.HTTPFound("file:///etc/passwd")
+        if request.path == "/hang.json":
+            await asyncio.sleep(10)
+        if request.path != "/flaky.json":
+            return None
+        self.seen += 1
+        if self.seen <= self.failures:
+            return web.Response(status=503, text="busy")
+        return None
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    (tmp_path / "flaky.json").write_text('{"ok": true}')
+    (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 4)
+    hook = Flaky(failures=2)
+    srv, info = start_static_server(tmp_path, hook=hook)
+    try:
+        yield info, hook
+    finally:
+        srv.stop()
+
+
+async def test_ranges_including_suffix(server) -> None:
+    info, _ = server
+    async with Fetcher() as f:
+        assert await f.get_bytes(info.url_for("data.bin"), (10, 14)) == bytes([10, 11, 12, 13])
+        assert await f.get_bytes(info.url_for("data.bin"), (None, 3)) == bytes([253, 254, 255])
+    ranges = [e[2] for e in info.log.entries]
+    assert ranges == ["bytes=10-13", "bytes=-3"]
+
+
+async def test_retries_5xx_with_backoff_then_succeeds(server) -> None:
+    info, hook = server
+    async with Fetcher(retries=3, backoff=0.01) as f:
+        doc, _ = await f.get_json(info.url_for("flaky.json"))
+    assert doc == {"ok": True}
+    assert hook.seen == 3 and f.stats.retries == 2
+
+
+async def test_gives_up_after_retries_as_a_transient_error(server) -> None:
+    info, hook = server
+    hook.failures = 100
+    async with Fetcher(retries=1, backoff=0.01) as f:
+        with pytest.raises(FetchError) as err:
+            await f.get(info.url_for("flaky.json"))
+    assert err.value.status == 503 and err.value.transient
+    assert "HTTP 503 after retries" in str(err.value)
+
+
+async def test_404_is_not_transient(server) -> None:
+    info, _ = server
+    async with Fetcher() as f:
+        with pytest.raises(FetchError) as err:
+            await f.get(info.url_for("missing.json"))
+    assert err.value.status == 404 and not err.value.transient
+
+
+async def test_decompression_bomb_is_capped(server) -> None:
+    info, _ = server
+    async with Fetcher(max_bytes=1024 * 1024) as f:
+        with pytest.raises(FetchError, match="too large"):
+            await f.get(info.url_for("bomb.json"))
+
+
+async def test_hang_times_out(server) -> None:
+    info, _ = server
+    async with Fetcher(timeout=0.5, retries=0) as f:
+        with pytest.raises(FetchError, match="timed out") as err:
+            await f.get(info.url_for("hang.json"))
+    assert err.value.transient
+
+
+async def test_refuses_non_http_schemes_and_redirects_to_them(server) -> None:
+    info, _ = server
+    async with Fetcher() as f:
+        for url in ("file:///etc/passwd", "javascript:alert(1)", "ftp://example.org/x"):
+            with pytest.raises(FetchError, match="refusing"):
+                await f.get(url)
+        with pytest.raises(FetchError):
+            await f.get(info.url_for("to-file"))
+    assert f.stats.requests == 1  # only the redirecting request reached the network
