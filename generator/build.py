@@ -130,7 +130,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     _prepare_out(config.out)
     if config.thumbnails and not config.offline and config.cache is not None:
         _copy_thumbnails(catalog.datasets, config.cache / "thumbnails", config.out / "thumbnails")
-    write_site(catalog, config.out)
+    write_site(catalog, config.out, site_url=config.site_url)
     return BuildResult(
         catalog=catalog,
         out=config.out,

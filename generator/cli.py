@@ -62,6 +62,7 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--resolve-terms", action="store_true", help="look up unknown ontology terms online (EBI OLS)")
     b.add_argument("--stale-days", type=int, default=30, metavar="N", help="days a failing dataset stays as stale (default 30)")
     b.add_argument("--title", default="OME-Zarr catalog", help="site title")
+    b.add_argument("--site-url", default="", metavar="URL", help="public URL of the site, for absolute sitemap links")
     _add_common(b)
 
     c = sub.add_parser("check", help="check datasets or CSVs and print a verdict per dataset")
@@ -115,6 +116,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         resolve_terms=args.resolve_terms,
         stale_days=args.stale_days,
         site_title=args.title,
+        site_url=args.site_url,
         **_common_settings(args),
     )
 

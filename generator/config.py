@@ -38,5 +38,6 @@ class BuildConfig:
     # (URL prefix, local directory) pairs: read matching CSV URLs from disk.
     url_map: tuple[tuple[str, str], ...] = ()
     site_title: str = "OME-Zarr catalog"
+    site_url: str = ""  # public base URL; makes sitemap locations absolute
     thumbnail: ThumbnailConfig = ThumbnailConfig()
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose

@@ -134,8 +134,7 @@ class Fetcher:
             raise RuntimeError("Fetcher used outside 'async with'")
         return self._session
 
-    def _host_limit(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).netloc
+    def _host_limit(self, host: str) -> asyncio.Semaphore:
         sem = self._hosts.get(host)
         if sem is None:
             sem = self._hosts[host] = asyncio.Semaphore(self.per_host)
@@ -153,8 +152,9 @@ class Fetcher:
 
         ``byte_range`` is (start, end_exclusive); (None, n) asks for the last n bytes.
         """
-        if not is_fetchable(url):
-            raise FetchError(url, f"refusing to fetch scheme {urlsplit(url).scheme or '(none)'!r}")
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ALLOWED_SCHEMES:
+            raise FetchError(url, f"refusing to fetch scheme {parts.scheme or '(none)'!r}")
         headers: dict[str, str] = {}
         cached = None
         if byte_range is not None:
@@ -174,7 +174,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                resp = await self._request_once(url, headers)
+                resp = await self._request_once(url, parts.netloc, headers)
             except FetchError as e:
                 if not e.transient or attempt >= self.retries:
                     raise
@@ -204,14 +204,14 @@ class Fetcher:
             transient=resp.status in RETRY_STATUSES,
         )
 
-    async def _request_once(self, url: str, headers: Mapping[str, str]) -> Response:
-        async with self._global, self._host_limit(url):
+    async def _request_once(self, url: str, host: str, headers: Mapping[str, str]) -> Response:
+        async with self._global, self._host_limit(host):
             self.stats.requests += 1
-            self.stats.by_host[urlsplit(url).netloc] += 1
+            self.stats.by_host[host] += 1
             try:
                 async with self.session.get(url, headers=headers, allow_redirects=True, max_redirects=5) as r:
                     # A redirect must not take us to file:// or another scheme.
-                    if not is_fetchable(str(r.url)):
+                    if r.history and not is_fetchable(str(r.url)):
                         raise FetchError(url, f"redirected to a non-http(s) URL {r.url}")
                     body = b""
                     if r.status < 300:

@@ -118,7 +118,8 @@ def test_build_steps_carry_the_cache_and_publish(build) -> None:
     i_configure, _ = find_step(build, job, "actions/configure-pages")
     i_upload, upload = find_step(build, job, "actions/upload-pages-artifact")
     assert Path(upload["with"]["path"]) == args.out
-    assert i_build < i_configure < i_upload
+    assert i_configure < i_build < i_upload, "Pages is configured first: the build takes its base_url"
+    assert args.site_url == "$SITE_URL" and "steps.pages.outputs.base_url" in build_step["env"]["SITE_URL"]
 
 
 def test_deploy_job(build) -> None:
