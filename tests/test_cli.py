@@ -1,0 +1,53 @@
+"""The ``build`` command's contract: exit codes, --strict, --quiet, the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from generator.cli import main
+from generator.progress import Progress
+from generator.samples import gradient, write_image
+
+
+def _site(static_server, tmp_path: Path) -> Path:
+    write_image(static_server.root / "ok.zarr", gradient((1, 64, 64), "uint8"), version="0.4")
+    csv = tmp_path / "s.csv"
+    csv.write_text(f"url\n{static_server.url_for('ok.zarr')}\n{static_server.url_for('gone.zarr')}\n", encoding="utf-8")
+    return csv
+
+
+def test_build_exits_0_with_failures_and_1_with_strict(static_server, tmp_path: Path, capsys) -> None:
+    csv = _site(static_server, tmp_path)
+    out = tmp_path / "site"
+    assert main(["build", str(csv), "--out", str(out), "--no-cache", "--timeout", "3"]) == 0
+    printed = capsys.readouterr()
+    assert "datasets" in printed.out and "unreachable" in printed.out  # the final summary table
+    assert "harvest" in printed.err  # progress with counts per stage
+    report = json.loads((out / "report.json").read_text())
+    assert any("gone.zarr" in json.dumps(item) for item in report.values() if isinstance(item, list))
+
+    assert main(["build", str(csv), "--out", str(out), "--no-cache", "--strict", "-q"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "--strict: 1 datasets failed" in printed.err
+
+
+def test_unusable_input_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["build", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "site"), "--no-cache"]) == 2
+    assert "no datasets could be read" in capsys.readouterr().err
+
+
+def test_progress_is_plain_in_logs_with_rate_and_eta() -> None:
+    import io
+
+    stream = io.StringIO()  # not a TTY: one plain line per update, no control codes
+    progress = Progress(stream=stream, interval=0)
+    progress.start("harvest", 4)
+    for outcome in ("ok", "ok", "invalid", "ok"):
+        progress.advance(outcome)
+    progress.finish()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
+    assert lines[-1].startswith("harvest") and "4/4 (100%)" in lines[-1]
+    assert "/s" in lines[-1] and "ETA" in lines[-1] and "invalid 1, ok 3" in lines[-1]
