@@ -25,7 +25,7 @@ class Faults:
     """Switchable misbehaviour for one host."""
 
     def __init__(self) -> None:
-        self.mode: str | None = None  # None, "500", "reset", "hang"
+        self.mode: str | None = None  # None, "500", "reset", "hang", "slow"
 
     async def __call__(self, request: web.Request) -> web.StreamResponse | None:
         if self.mode == "500":
@@ -35,6 +35,8 @@ class Faults:
             return web.Response(status=500)
         if self.mode == "hang":
             await asyncio.sleep(30)
+        if self.mode == "slow":
+            await asyncio.sleep(0.4)  # slow, but within the timeout
         return None
 
 
@@ -130,11 +132,13 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
         asyncio.run(build(_config(csv, tmp_path)))
         assert _catalog(tmp_path / "site")[urls["c"]]["status"] == "stale", mode
 
-    # 4. The host recovers.
-    faults.mode = None
+    # 4. The host recovers, slowly at first.
+    faults.mode = "slow"
     asyncio.run(build(_config(csv, tmp_path)))
     cat = _catalog(tmp_path / "site")
     assert cat[urls["c"]]["status"] == "ok"
+    assert not any("last OK on" in w for w in cat[urls["c"]]["warnings"]), "a recovered dataset is no longer stale"
+    faults.mode = None
     assert cat[urls["c"]]["first_seen"] == first_seen_c
     assert set(cat) == {urls[k] for k in "abcp"}
 
