@@ -292,7 +292,7 @@ function card(model, r, terms) {
         collection ? [el("span", { class: "sep", "aria-hidden": "true" }, " › "), el("span", { class: "col" }, collection)] : null),
       el("p", { class: "badges" }, badges.map(([cls, text]) => el("span", { class: `badge badge-${cls}` }, text))),
       el("div", { class: "card-actions" },
-        el("button", { type: "button", class: "copy", "data-copy": url, "aria-label": `Copy URL of ${name}` }, "Copy URL"),
+        el("button", { type: "button", class: "copy", "data-copy": url, "aria-label": `Copy URL of ${name}` }, "Copy"),
         validator ? el("a", { class: "ext", href: validator, rel: "noopener noreferrer", "aria-label": `Validate ${name} in the OME-NGFF validator` }, "Validate") : null,
         origin ? el("a", { class: "ext", href: origin, rel: "noopener noreferrer", "aria-label": `Origin: original data page of ${name}` }, "Origin") : null,
       ),

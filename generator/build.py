@@ -19,7 +19,7 @@ from generator.config import BuildConfig
 from generator.fetch import Fetcher
 from generator.harvest import dataset_from_entry, harvest
 from generator.progress import Progress, format_bytes, format_table
-from generator.records import Catalog, Dataset, RowError
+from generator.records import Catalog, Dataset, RowError, Term
 from generator.site import write_site
 from generator.sources import get_entries
 from generator.state import State, merge_with_history
@@ -64,17 +64,21 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     progress = progress or Progress(verbosity=config.verbose)
     started = utc_now()
     t0 = datetime.now().timestamp()
-    state = State(config.cache) if config.cache is not None else None
+    # An offline build neither reads nor writes the build state: records made
+    # from CSV columns are not harvests and must not replace last night's.
+    state = State(config.cache) if config.cache is not None and not config.offline else None
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
             sources = await get_entries(config.source, fetcher, url_map=dict(config.url_map))
             _check_input(config.source, sources.entries, sources.errors)
+            row_errors, csv_files = sources.errors, sources.csv_files
             entries = list(sources.entries)
             progress.log(
-                f"sources: {len(entries)} datasets from {len(sources.csv_files)} CSV files"
-                + (f", {len(sources.errors)} row errors" if sources.errors else "")
+                f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
+                + (f", {len(row_errors)} row errors" if row_errors else "")
             )
+            del sources  # the entries are the biggest thing the build holds: drop them early
 
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
@@ -89,6 +93,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
                 progress.finish()
                 memo = state.spec_checks if state is not None else {}
                 datasets = [validate(d, memo=memo) for d in datasets]
+            del entries
 
             datasets = await _label_terms(datasets, config, fetcher, state)
 
@@ -111,8 +116,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
                 rendered = max(0, _count_files(thumb_root / "thumbnails") - before)
 
             if state is not None:
-                for d in datasets:
-                    state.save_dataset(d, started.isoformat())
+                _save_records(state, datasets, started.isoformat())
             requests, not_modified = fetcher.stats.requests, fetcher.stats.not_modified
     finally:
         if state is not None:
@@ -121,11 +125,12 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     catalog = Catalog(
         generated_at=started.isoformat().replace("+00:00", "Z"),
         datasets=tuple(datasets),
-        row_errors=tuple(sources.errors),
+        row_errors=tuple(row_errors),
         gone=tuple(gone),
-        csv_files=tuple(sources.csv_files),
+        csv_files=tuple(csv_files),
         title=config.site_title,
     )
+    del datasets
     progress.log(f"site: writing {config.out}")
     _prepare_out(config.out)
     if config.thumbnails and not config.offline and config.cache is not None:
@@ -141,6 +146,16 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     )
 
 
+SAVE_BATCH = 500  # records per state transaction: bounded loss on a crash, few fsyncs
+
+
+def _save_records(state: State, datasets: list[Dataset], now: str) -> None:
+    for start in range(0, len(datasets), SAVE_BATCH):
+        with state.transaction():
+            for d in datasets[start : start + SAVE_BATCH]:
+                state.save_dataset(d, now)
+
+
 def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | list[RowError]) -> None:
     if entries:
         return
@@ -150,22 +165,27 @@ def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | li
 
 async def _label_terms(datasets: list[Dataset], config: BuildConfig, fetcher: Fetcher, state: State | None) -> list[Dataset]:
     resolved: dict[str, str] = {}
+    # Catalogs repeat a handful of terms thousands of times: label each once.
+    labelled: dict[tuple[Term | None, str], Term | None] = {}
+
+    def label(term: Term | None, kind: str) -> Term | None:
+        key = (term, kind)
+        if key not in labelled:
+            labelled[key] = label_term(term, kind, resolver=resolved)  # type: ignore[arg-type]
+        return labelled[key]
+
     if config.resolve_terms and not config.offline:
-        labelled = [
-            (label_term(d.organism, "organism"), label_term(d.modality, "modality")) for d in datasets
-        ]
-        unknown = {t.id for pair in labelled for t in pair if t is not None and not t.label}
+        terms = [label(d.organism, "organism") for d in datasets] + [label(d.modality, "modality") for d in datasets]
+        unknown = {t.id for t in terms if t is not None and not t.label}
         if unknown:
-            resolved = await resolve_terms(sorted(unknown), fetcher, state)
+            resolved.update(await resolve_terms(sorted(unknown), fetcher, state))
+            labelled.clear()
     out = []
     for d in datasets:
-        organism = label_term(d.organism, "organism")
-        modality = label_term(d.modality, "modality")
-        if organism is not None and not organism.label and organism.id in resolved:
-            organism = dataclasses.replace(organism, label=resolved[organism.id])
-        if modality is not None and not modality.label and modality.id in resolved:
-            modality = dataclasses.replace(modality, label=resolved[modality.id])
-        out.append(dataclasses.replace(d, organism=organism, modality=modality))
+        organism, modality = label(d.organism, "organism"), label(d.modality, "modality")
+        if organism != d.organism or modality != d.modality:
+            d = dataclasses.replace(d, organism=organism, modality=modality)
+        out.append(d)
     return out
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import csv
 import gc
+import hashlib
 import json
 import math
 import multiprocessing
@@ -32,11 +33,13 @@ import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 import generator
 from generator.records import KINDS, STATUSES, Catalog, Dataset, RowError
@@ -51,6 +54,23 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+def get_csp(style_hashes: Sequence[str] = ()) -> str:
+    """The policy, allowing exactly the inline <style> blocks with these sha256 hashes
+    (index.html inlines site.css: first paint needs only the HTML round trip).
+    Still no inline script, no style attribute, no 'unsafe-inline'."""
+    extra = "".join(f" 'sha256-{h}'" for h in style_hashes)
+    return CSP.replace("style-src 'self';", f"style-src 'self'{extra};")
+
+
+def get_inline_css(assets: Path) -> tuple[str, str]:
+    """site.css as the text of a <style> element, and its CSP hash (base64 sha256)."""
+    # The HTML parser turns CR LF into LF before the browser hashes the element's text.
+    css = (assets / "site.css").read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    if "</style" in css.lower():  # pragma: no cover - our own stylesheet
+        raise ValueError("site.css cannot be inlined: it contains </style")
+    return css, base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
 VALIDATOR = "https://ome.github.io/ome-ngff-validator/?source="
 VIZARR = "https://hms-dbmi.github.io/vizarr/?source="
 NEUROGLANCER = "https://neuroglancer-demo.appspot.com/#!"
@@ -248,6 +268,8 @@ class IndexPage:
     total: int
     page_size: int
     jsonld: str
+    css: str  # assets/site.css, inlined
+    csp: str  # CSP with the inlined stylesheet's hash
 
 
 @dataclass(frozen=True)
@@ -476,6 +498,7 @@ def get_index_page(catalog: Catalog, out: Path, assets: Path) -> IndexPage:
                 logo = f"assets/logos/{slug}.{ext}"
                 break
         panels.append(SourcePanel(s["name"], s["datasets"], format_bytes(s["bytes"] or None), s["collections"], logo))
+    css, css_hash = get_inline_css(assets)
     first = datasets[:PAGE_SIZE]
     cards = tuple(
         get_card(d, out=out, inline=i < INLINE_THUMBNAILS, eager=i < INLINE_THUMBNAILS) for i, d in enumerate(first)
@@ -502,6 +525,8 @@ def get_index_page(catalog: Catalog, out: Path, assets: Path) -> IndexPage:
         total=len(datasets),
         page_size=PAGE_SIZE,
         jsonld=json_for_script(jsonld),
+        css=css,
+        csp=get_csp([css_hash]),
     )
 
 
@@ -918,18 +943,8 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+# open/write/close and nothing else: pathlib and text wrappers cost as much as rendering.
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """open/write/close and nothing else: pathlib and text wrappers cost as much as rendering."""
-    fd = os.open(path, _OPEN_FLAGS, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 _DETAIL_TEMPLATE: Any = None
@@ -942,17 +957,51 @@ def _detail_template() -> Any:
     return _DETAIL_TEMPLATE
 
 
+@dataclass(frozen=True)
+class Chrome:
+    """The head tags, header and footer every dataset page shares, rendered once
+    from the partials base.html includes (jinja-escaped template output)."""
+
+    head: Markup
+    header: Markup
+    footer: Markup
+
+
+def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) -> Chrome:
+    page = {"root": root, "title": title, "generated_at": generated_at}
+    return Chrome(*(Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer")))
+
+
 def _write_pages(catalog: Catalog, out: Path, start: int, stop: int) -> int:
-    render = _detail_template().render
-    base = os.path.join(os.fspath(out), "datasets", "")
-    for d in catalog.datasets[start:stop]:
-        dataset_id = d.id
-        folder = base + dataset_id
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            pass
-        _write_bytes(folder + "/index.html", render(page=get_dataset_page(d, catalog, dataset_id)).encode("utf-8"))
+    template = _detail_template()
+    render = partial(
+        template.render,
+        chrome=get_chrome(template.environment, root="../../", title=catalog.title, generated_at=catalog.generated_at),
+    )
+    # Paths relative to an open directory where the OS allows it: no walk from
+    # "/" for each of 200,000 syscalls.
+    folder = os.path.join(out, "datasets")
+    relative = os.mkdir in os.supports_dir_fd and os.open in os.supports_dir_fd
+    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
+    prefix = "" if relative else folder + os.sep
+    try:
+        for d in catalog.datasets[start:stop]:
+            dataset_id = d.id
+            try:
+                os.mkdir(prefix + dataset_id, dir_fd=folder_fd)
+            except FileExistsError:
+                pass
+            data = render(page=get_dataset_page(d, catalog, dataset_id)).encode("utf-8")
+            fd = os.open(prefix + dataset_id + "/index.html", _OPEN_FLAGS, 0o644, dir_fd=folder_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+    finally:
+        if folder_fd is not None:
+            os.close(folder_fd)
     return stop - start
 
 

@@ -7,7 +7,9 @@ static server under a sub-path, and browsed with Playwright.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import json
 from html import unescape
 import re
@@ -168,8 +170,20 @@ def test_templates_carry_csp_and_no_inline_code(built):
     out, catalog = built
     pages = [out / "index.html", out / "report.html", out / "about.html", out / "datasets" / catalog.datasets[0].id / "index.html"]
     for p in pages:
-        html = unescape(p.read_text())
-        assert "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'" in html
+        raw = p.read_text()
+        html = unescape(raw)
+        policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', raw)
+        directives = dict(d.strip().split(" ", 1) for d in unescape(policy.group(1)).split(";"))
+        assert directives["default-src"] == "'self'" and directives["script-src"] == "'self'"
+        assert directives["img-src"] == "'self' data:" and directives["object-src"] == "'none'"
+        # Styles: our own files, plus exactly the inline <style> blocks whose hashes are listed.
+        style_src = directives["style-src"].split()
+        assert style_src[0] == "'self'" and "'unsafe-inline'" not in style_src
+        inline = re.findall(r"<style>(.*?)</style>", raw, re.S)
+        hashes = {"'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'" for css in inline}
+        assert set(style_src[1:]) == hashes, p
+        if p.name == "index.html" and p.parent == out:
+            assert len(inline) == 1 and ".card" in inline[0]  # site.css inlined: first paint needs one round trip
         assert not re.search(r"\sstyle\s*=", html), p
         assert not re.search(r"\son[a-z]+\s*=", html), p
         for script in re.findall(r"<script([^>]*)>", html):
