@@ -32,6 +32,7 @@ import numpy as np
 
 from .fetch import FetchError, Fetcher, Response
 from .records import Axis, Channel, Dataset, Entry, Level, Plate, Term
+from .terms import TermKind, get_term
 
 # Bounds on what hostile or broken metadata may make us hold or loop over.
 MAX_NDIM = 32
@@ -134,7 +135,7 @@ def parse_csv_ints(text: str | None) -> tuple[int, ...] | None:
     if not text or not text.strip():
         return None
     try:
-        vals = tuple(int(float(x)) for x in text.split(",") if x.strip())
+        vals = tuple([int(x) if x.isdigit() else int(float(x)) for x in text.replace(" ", "").split(",") if x])
     except ValueError:
         return None
     if not vals or len(vals) > MAX_NDIM or any(v < 0 or v > MAX_DIM for v in vals):
@@ -568,9 +569,10 @@ def parse_rocrate(doc: Any) -> dict[str, Any]:
     return facts
 
 
-def _term(d: Any) -> Term | None:
+def _term(d: Any, kind: TermKind) -> Term | None:
     if isinstance(d, dict) and d.get("id"):
-        return Term(id=str(d["id"]), label=d.get("label"))
+        label = d.get("label")
+        return get_term(str(d["id"]), label if isinstance(label, str) else None, kind)
     return None
 
 
@@ -942,8 +944,8 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
         name=name,
         description=crate.get("description") or base.description,
         license=crate.get("license") or base.license,
-        organism=_term(crate.get("organism")) or base.organism,
-        modality=_term(crate.get("modality")) or base.modality,
+        organism=_term(crate.get("organism"), "organism") or base.organism,
+        modality=_term(crate.get("modality"), "modality") or base.modality,
         image_path=image.path,
         axes=axes,
         resolutions=image.levels,
@@ -1019,8 +1021,8 @@ def dataset_from_entry(entry: Entry) -> Dataset:
         description=_csv(c, "description"),
         license=_csv(c, "license"),
         origin=_csv(c, "origin"),
-        organism=Term(id=organism) if organism else None,
-        modality=Term(id=modality) if modality else None,
+        organism=get_term(organism, None, "organism") if organism else None,
+        modality=get_term(modality, None, "modality") if modality else None,
         axes=axes,
         resolutions=levels,
         written_bytes=parse_csv_number(c.get("written")),

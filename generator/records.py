@@ -9,6 +9,7 @@ that way).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
@@ -20,6 +21,7 @@ KINDS: tuple[str, ...] = ("image", "plate", "well", "bioformats2raw", "labels", 
 STATUSES: tuple[str, ...] = ("ok", "invalid", "unreachable", "stale")
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def get_dataset_id(url: str) -> str:
     """A short, stable, URL-safe id: used for page paths and thumbnail names."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]

@@ -127,6 +127,12 @@ def label_term(
     return Term(id=curie, label=label or term.label or None)
 
 
+@lru_cache(maxsize=4096)
+def get_term(raw_id: str, label: str | None, kind: TermKind) -> Term | None:
+    """A labelled term from an ID as written; cached, as catalogs repeat a few terms."""
+    return label_term(Term(id=raw_id, label=label), kind)
+
+
 class TermCache(Protocol):
     def get_term_label(self, term_id: str) -> str | None: ...
 

@@ -99,8 +99,8 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     assert ds.uncompressed_bytes == 2 * (2 * 512 * 384 + 2 * 256 * 192 + 2 * 128 * 96)
     # RO-Crate facts win; the CSV fills the gap (description).
     assert ds.name == "Crated name" and ds.license == "https://creativecommons.org/licenses/by/4.0/"
-    assert ds.organism.id == "NCBI:txid9606" and ds.organism.label == "Homo sapiens"
-    assert ds.modality.id == "obo:FBbi_00000246"
+    assert ds.organism.id == "NCBITaxon:9606" and ds.organism.label == "Homo sapiens"  # normalised CURIE
+    assert ds.modality.id == "FBbi:00000246" and ds.modality.label
     assert ds.description == "from the CSV"
     assert ds.cors is True and ds.written_bytes is None
     assert (ds.source, ds.collection, ds.listings[0].line) == ("test", "c.csv", 2)
@@ -223,7 +223,7 @@ def test_dataset_from_entry_uses_csv_columns_only() -> None:
     assert ds.shape == (2, 10, 510, 672) and ds.level0.chunks == (1, 1, 510, 672) and ds.level0.shards == (2, 10, 510, 672)
     assert [a.name for a in ds.axes] == ["c", "z", "y", "x"]
     assert ds.plate.wells == 90 and ds.plate.fields == 2
-    assert ds.organism.id == "NCBI:txid4932" and ds.modality.id == "obo:FBbi_00000246"
+    assert ds.organism.id == "NCBITaxon:4932" and ds.modality.id == "FBbi:00000246"
     assert ds.name == "P170.ome.zarr" and ds.description == "yeast" and ds.license == "CC-BY-4.0"
     bare = dataset_from_entry(entry("https://example.org/x.zarr", written="n/a", shape="a,b"))
     assert bare.kind == "unknown" and bare.written_bytes is None and bare.shape is None
