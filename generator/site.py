@@ -470,13 +470,24 @@ def get_sources(datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
     return rows
 
 
+def _describe_value(v: object) -> str:
+    """Plain text for an RO-Crate value: a term reads "label (id)", not JSON."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict) and isinstance(v.get("id"), str):
+        label = v.get("label")
+        return f"{label} ({v['id']})" if isinstance(label, str) and label else v["id"]
+    return json.dumps(v, ensure_ascii=False)[:500]
+
+
 def get_summary(datasets: Sequence[Dataset]) -> Summary:
     t = get_totals(datasets)
     return Summary(
         datasets=t["datasets"],
         images=t["images"],
         plates=t["plates"],
-        written=format_bytes(t["written_bytes"]),
+        # Zero would claim a measurement: say so when no dataset reports its size.
+        written=format_bytes(t["written_bytes"]) if any(d.written_bytes is not None for d in datasets) else "not measured",
         uncompressed=format_bytes(t["uncompressed_bytes"]),
         sources=t["sources"],
         failing=sum(1 for d in datasets if is_failure(d)),
@@ -555,7 +566,7 @@ def get_dataset_page(d: Dataset, catalog: Catalog, dataset_id: str | None = None
     levels = tuple(
         LevelRow(
             path=lv.path,
-            shape=format_tuple(lv.shape),
+            shape=format_tuple(lv.shape) + (" (inferred)" if lv.inferred and lv.path != "0" else ""),
             chunks=format_tuple(lv.chunks),
             shards=format_tuple(lv.shards),
             dtype=lv.dtype or "–",
@@ -611,10 +622,7 @@ def get_dataset_page(d: Dataset, catalog: Catalog, dataset_id: str | None = None
         facts.append(("First seen", d.first_seen))
     if d.last_ok:
         facts.append(("Last harvested", d.last_ok))
-    rocrate = tuple(
-        (str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)[:500])
-        for k, v in (d.rocrate or {}).items()
-    )
+    rocrate = tuple((str(k), _describe_value(v)) for k, v in (d.rocrate or {}).items())
     url_ok = safe_url(d.url)
     links: list[Link] = []
     if url_ok:
