@@ -54,7 +54,7 @@ def make_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="harvest, validate and render the catalog site")
     b.add_argument("source", metavar="CSV_OR_URL", help="root submissions CSV (path or http(s) URL)")
     b.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory for the site")
-    b.add_argument("--cache", type=Path, default=None, metavar="DIR", help=f"build state directory (default {default_cache_dir()})")
+    b.add_argument("--cache", type=Path, default=None, metavar="DIR", help=f"build state directory (default: one per root CSV under {default_cache_dir()})")
     b.add_argument("--no-cache", action="store_true", help="keep no build state")
     b.add_argument("--offline", action="store_true", help="fetch no dataset: build entries from CSV columns alone")
     b.add_argument("--no-thumbnails", action="store_true", help="skip thumbnail rendering")
@@ -110,7 +110,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = BuildConfig(
         source=args.source,
         out=args.out,
-        cache=None if args.no_cache else (args.cache or default_cache_dir()),
+        cache=None if args.no_cache else (args.cache or default_cache_dir(args.source)),
         offline=args.offline,
         strict=args.strict,
         resolve_terms=args.resolve_terms,

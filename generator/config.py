@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ngff-catalog"
+def default_cache_dir(source: str | None = None) -> Path:
+    """``~/.cache/ngff-catalog``, with one state per root CSV below it.
+
+    The state forgets datasets its CSVs no longer list, so two catalogs must
+    not share one: the root CSV (resolved when it is a path) names the folder.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "ngff-catalog"
+    if source is None:
+        return base
+    key = source if "://" in source else str(Path(source).resolve())
+    return base / hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,12 @@ def test_progress_is_plain_in_logs_with_rate_and_eta() -> None:
     assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
     assert lines[-1].startswith("harvest") and "4/4 (100%)" in lines[-1]
     assert "/s" in lines[-1] and "ETA" in lines[-1] and "invalid 1, ok 3" in lines[-1]
+
+
+def test_default_cache_is_one_state_per_root_csv(tmp_path: Path, monkeypatch) -> None:
+    from generator.config import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    a, b = default_cache_dir("a/submissions.csv"), default_cache_dir("b/submissions.csv")
+    assert a != b and a.parent == b.parent == tmp_path / "ngff-catalog"
+    assert default_cache_dir("https://example.org/s.csv") == default_cache_dir("https://example.org/s.csv")
