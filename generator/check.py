@@ -20,7 +20,7 @@ from generator.fetch import Fetcher
 from generator.harvest import harvest
 from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
-from generator.sources import UrlError, get_entries, parse_http_url
+from generator.sources import UrlError, get_entries, is_csv_reference, parse_csv_text, parse_http_url
 from generator.thumbnails import make_thumbnails
 from generator.validate import validate
 
@@ -60,10 +60,6 @@ class Verdict:
         return self.dataset.thumbnail.card if self.dataset.thumbnail else None
 
 
-def is_csv_target(target: str) -> bool:
-    return target.lower().split("?", 1)[0].endswith(".csv")
-
-
 def get_changed_rows(base_ref: str, repo: Path) -> dict[Path, set[int]]:
     """CSV files changed since ``base_ref`` and the line numbers added or changed in each."""
     names = _git(repo, "diff", "--name-only", "--diff-filter=AM", base_ref, "--", "*.csv").split()
@@ -88,16 +84,9 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def _child_csvs_on_lines(path: Path, lines: set[int]) -> set[str]:
-    """Child CSV references on the given lines, as the sources stage records them."""
-    refs: set[str] = set()
-    text = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    for n in lines:
-        if 1 <= n <= len(text):
-            for cell in text[n - 1].split(","):
-                cell = cell.strip().strip('"')
-                if is_csv_target(cell):
-                    refs.add(cell)
-    return refs
+    """Child CSV references on the given lines, parsed as the sources stage parses them."""
+    rows, _ = parse_csv_text(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
+    return {row.url for row in rows if row.line in lines and is_csv_reference(row.url)}
 
 
 def _is_same_csv(listed: str, ref: str, parent: Path) -> bool:
@@ -131,7 +120,7 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
                 entries.setdefault(e.url, e)
 
     for target in options.targets:
-        if is_csv_target(target):
+        if is_csv_reference(target):
             await add_csv(target)
         else:
             try:

@@ -100,3 +100,25 @@ def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypat
     code = main(["check", "--changed", "HEAD", "--out", str(tmp_path / "out")])
     assert code == 0
     assert "no dataset rows" in capsys.readouterr().out
+
+
+def test_changed_follows_an_added_child_csv(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
+    cors, _ = hosts
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "t@example.org")
+    _git(repo, "config", "user.name", "t")
+    (repo / "old.csv").write_text(f"url\n{cors.url_for('bad.zarr')}\n", encoding="utf-8")
+    (repo / "new.csv").write_text(f"url\n{cors.url_for('good.zarr')}\n", encoding="utf-8")
+    root = repo / "submissions.csv"
+    root.write_text("source,url\nOld,old.csv\n", encoding="utf-8")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "base")
+    # The change only adds a row linking an existing child CSV: its datasets are checked.
+    root.write_text('source,url\nOld,old.csv\n"New", new.csv\n', encoding="utf-8")
+    monkeypatch.chdir(repo)
+    code = main(["check", "--changed", "HEAD", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "good.zarr" in out and "bad.zarr" not in out
