@@ -157,11 +157,13 @@ class Fetcher:
             raise FetchError(url, f"refusing to fetch scheme {parts.scheme or '(none)'!r}")
         headers: dict[str, str] = {}
         cached = None
+        # Whole documents are revalidated and remembered; byte ranges (chunks) are not.
+        validators = self.validators if conditional and byte_range is None else None
         if byte_range is not None:
             start, end = byte_range
             headers["Range"] = f"bytes=-{end}" if start is None else f"bytes={start}-{'' if end is None else end - 1}"
-        elif conditional and self.validators is not None:
-            cached = self.validators.get_validators(url)
+        elif validators is not None:
+            cached = validators.get_validators(url)
             if cached is not None:
                 etag, last_modified, _ = cached
                 # Last-Modified has one-second resolution: a document rewritten
@@ -189,11 +191,11 @@ class Fetcher:
             await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
         if resp.ok:
-            if cached is not None or (conditional and byte_range is None and self.validators is not None):
+            if validators is not None:
                 etag = resp.headers.get("ETag")
                 last_modified = resp.headers.get("Last-Modified")
                 if etag or last_modified:
-                    self.validators.put_validators(url, etag, last_modified, resp.body)  # type: ignore[union-attr]
+                    validators.put_validators(url, etag, last_modified, resp.body)
             return resp
         if resp.status in allow_status:
             return resp
