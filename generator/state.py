@@ -312,12 +312,6 @@ class State:
         row = self._db.execute("SELECT thumbnail_key FROM datasets WHERE url=?", (url,)).fetchone()
         return row[0] if row else None
 
-    def has_thumbnail(self, key: str) -> bool:
-        """Whether a rendition named ``<key>-*`` is in ``thumbnail_cache_dir``."""
-        if not key or "/" in key or "\\" in key or key.startswith("."):
-            return False
-        return any(p.is_file() for p in self.thumbnail_cache_dir.glob(f"{key}-*"))
-
     # -- spec validation memo ------------------------------------------------------
 
     @property

@@ -166,13 +166,8 @@ def test_forget_missing(tmp_path: Path) -> None:
         assert st.forget_missing({"https://h/a.zarr", "https://h/c.zarr"}) == []
 
 
-def test_thumbnail_cache_and_terms(tmp_path: Path) -> None:
+def test_term_labels(tmp_path: Path) -> None:
     with State(tmp_path) as st:
-        assert not st.has_thumbnail("abc123")
-        (st.thumbnail_cache_dir / "abc123-256.webp").write_bytes(b"RIFF")
-        assert st.has_thumbnail("abc123")
-        assert not st.has_thumbnail("abc")  # a prefix of a key is not the key
-        assert not st.has_thumbnail("../abc123")
         assert st.get_term_label("NCBITaxon:1") is None
         st.put_term_label("NCBITaxon:1", "root")
         st.put_term_label("NCBITaxon:1", "root node")
