@@ -76,13 +76,17 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
-    cors, _ = hosts
-    repo = tmp_path / "repo"
+def _new_repo(repo: Path) -> Path:
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "config", "user.email", "t@example.org")
     _git(repo, "config", "user.name", "t")
+    return repo
+
+
+def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
+    cors, _ = hosts
+    repo = _new_repo(tmp_path / "repo")
     csv = repo / "submissions.csv"
     # The base lists a broken dataset; the change adds a good one.
     csv.write_text(f"url\n{cors.url_for('bad.zarr')}\n", encoding="utf-8")
@@ -104,11 +108,7 @@ def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypat
 
 def test_changed_follows_an_added_child_csv(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
     cors, _ = hosts
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.org")
-    _git(repo, "config", "user.name", "t")
+    repo = _new_repo(tmp_path / "repo")
     (repo / "old.csv").write_text(f"url\n{cors.url_for('bad.zarr')}\n", encoding="utf-8")
     (repo / "new.csv").write_text(f"url\n{cors.url_for('good.zarr')}\n", encoding="utf-8")
     root = repo / "submissions.csv"
