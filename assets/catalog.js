@@ -280,7 +280,7 @@ function card(model, r, terms) {
   const validator = safeHref(url) ? validatorUrl(url) : null;
   const origin = safeHref(c.origin[r] || null);
   const thumbBox = thumb
-    ? el("img", { src: thumb, width: c.tw[r], height: c.th[r], alt: `Thumbnail of ${name}`, loading: "lazy", decoding: "async" })
+    ? el("img", { src: thumb, elementtiming: "thumbnail", width: c.tw[r], height: c.th[r], alt: `Thumbnail of ${name}`, loading: "lazy", decoding: "async" })
     : placeholder(`No thumbnail for ${name}`);
   return el("article", { class: "card", "data-url": url, "data-id": id },
     el("div", { class: "card-thumb" }, thumbBox),

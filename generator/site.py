@@ -247,12 +247,25 @@ class SourcePanel:
 
 
 @dataclass(frozen=True)
+class ByteTotal:
+    """A sum of sizes that says what it covers: zero would claim a measurement."""
+
+    text: str  # "" when no dataset reports the size
+    known: int
+    of: int
+
+    @property
+    def partial(self) -> bool:
+        return 0 < self.known < self.of
+
+
+@dataclass(frozen=True)
 class Summary:
     datasets: int
     images: int
     plates: int
-    written: str
-    uncompressed: str
+    written: ByteTotal
+    uncompressed: ByteTotal
     sources: int
     failing: int
 
@@ -480,15 +493,19 @@ def _describe_value(v: object) -> str:
     return json.dumps(v, ensure_ascii=False)[:500]
 
 
+def get_byte_total(sizes: Sequence[int | None]) -> ByteTotal:
+    known = [n for n in sizes if n is not None]
+    return ByteTotal(format_bytes(sum(known)) if known else "", len(known), len(sizes))
+
+
 def get_summary(datasets: Sequence[Dataset]) -> Summary:
     t = get_totals(datasets)
     return Summary(
         datasets=t["datasets"],
         images=t["images"],
         plates=t["plates"],
-        # Zero would claim a measurement: say so when no dataset reports its size.
-        written=format_bytes(t["written_bytes"]) if any(d.written_bytes is not None for d in datasets) else "not measured",
-        uncompressed=format_bytes(t["uncompressed_bytes"]),
+        written=get_byte_total([d.written_bytes for d in datasets]),
+        uncompressed=get_byte_total([d.uncompressed_bytes for d in datasets]),
         sources=t["sources"],
         failing=sum(1 for d in datasets if is_failure(d)),
     )

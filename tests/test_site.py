@@ -13,6 +13,7 @@ import hashlib
 import json
 from html import unescape
 import re
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -20,7 +21,7 @@ import pytest
 
 from generator.records import Dataset
 from generator.server import BackgroundServer, RequestLog, make_app
-from generator.site import CSV_COLUMNS, get_search_index, json_for_script, safe_url, write_site
+from generator.site import CSV_COLUMNS, get_byte_total, get_search_index, json_for_script, safe_url, write_site
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
 HERE = Path(__file__).parent
@@ -156,6 +157,26 @@ def test_search_index_is_compact_and_complete(built):
     # Repeated strings are interned once.
     assert sorted(ix["t"]["source"]) == ["BioImage Archive", "IDR", "JAX"]
     assert ix == get_search_index(catalog.datasets)
+
+
+def test_byte_totals_say_what_they_cover():
+    # An offline build knows no uncompressed size: the summary must not claim "0 B".
+    assert get_byte_total([None, None]).text == ""
+    partial = get_byte_total([2048, None, 1024])
+    assert (partial.text, partial.known, partial.of, partial.partial) == ("3.0 KiB", 2, 3, True)
+    assert not get_byte_total([0, 1]).partial
+
+
+def test_summary_line_of_an_offline_catalog(tmp_path):
+    out = tmp_path / "site"
+    catalog = make_catalog(out)
+    bare = replace(catalog, datasets=(replace(catalog.datasets[0], uncompressed_bytes=None), *catalog.datasets[1:]))
+    write_site(bare, out)
+    summary = re.search(r'<p class="summary">(.*?)</p>', (out / "index.html").read_text(), re.S).group(1)
+    text = re.sub(r"<[^>]+>", "", unescape(summary))
+    known = sum(1 for d in bare.datasets if d.uncompressed_bytes is not None)
+    assert f"uncompressed (in {known} of {len(bare.datasets)} datasets)" in text
+    assert "0 B" not in text
 
 
 def test_safe_url_and_script_json():
