@@ -468,7 +468,7 @@ function render() {
   }
   const filtered = matching.length !== model.n;
   let text = matching.length
-    ? `Showing ${formatCount(start + 1)}–${formatCount(start + slice.length)} of ${formatCount(matching.length)} datasets`
+    ? `Showing ${formatCount(start + 1)}–${formatCount(start + slice.length)} of ${formatCount(matching.length)} ${matching.length === 1 ? "dataset" : "datasets"}`
     : "No datasets match";
   if (state.q && !model.index) text = "Indexing…";
   else if (filtered) text += ` (of ${formatCount(model.n)})`;

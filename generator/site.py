@@ -25,6 +25,7 @@ import csv
 import gc
 import hashlib
 import json
+from datetime import datetime, timezone
 import math
 import multiprocessing
 import os
@@ -131,6 +132,17 @@ def format_bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def format_time(iso: str) -> str:
+    """"2026-11-22 01:42 UTC" from an ISO 8601 timestamp; anything else unchanged."""
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def format_count(n: int) -> str:
@@ -525,7 +537,8 @@ def get_index_page(catalog: Catalog, out: Path, assets: Path) -> IndexPage:
             if slug and (assets / "logos" / f"{slug}.{ext}").is_file():
                 logo = f"assets/logos/{slug}.{ext}"
                 break
-        panels.append(SourcePanel(s["name"], s["datasets"], format_bytes(s["bytes"] or None), s["collections"], logo))
+        # No dataset of the source reports its size: say nothing rather than "0 B".
+        panels.append(SourcePanel(s["name"], s["datasets"], format_bytes(s["bytes"]) if s["bytes"] else "", s["collections"], logo))
     css, css_hash = get_inline_css(assets)
     first = datasets[:PAGE_SIZE]
     cards = tuple(
@@ -621,8 +634,8 @@ def get_dataset_page(d: Dataset, catalog: Catalog, dataset_id: str | None = None
         ("Shape", format_tuple(shape) + (f"  ({' × '.join(names)})" if names else "")),
         ("Data type", d.level0.dtype if d.level0 and d.level0.dtype else "–"),
         ("Resolution levels", str(len(d.resolutions))),
-        ("Size (written)", format_bytes(d.written_bytes)),
-        ("Size (uncompressed)", format_bytes(d.uncompressed_bytes)),
+        ("Size (written)", format_bytes(d.written_bytes) if d.written_bytes is not None else "not measured"),
+        ("Size (uncompressed)", format_bytes(d.uncompressed_bytes) if d.uncompressed_bytes is not None else "not known"),
         ("Organism", term_label(d.organism) or "–"),
         ("Imaging modality", term_label(d.modality) or "–"),
         ("Source", d.source or "–"),
@@ -636,9 +649,9 @@ def get_dataset_page(d: Dataset, catalog: Catalog, dataset_id: str | None = None
     if d.labels:
         facts.append(("Labels", ", ".join(d.labels)))
     if d.first_seen:
-        facts.append(("First seen", d.first_seen))
+        facts.append(("First seen", format_time(d.first_seen)))
     if d.last_ok:
-        facts.append(("Last harvested", d.last_ok))
+        facts.append(("Last harvested", format_time(d.last_ok)))
     rocrate = tuple((str(k), _describe_value(v)) for k, v in (d.rocrate or {}).items())
     url_ok = safe_url(d.url)
     links: list[Link] = []
@@ -960,6 +973,7 @@ def make_environment(templates: Path | None = None) -> Environment:
     env.globals["CSP"] = CSP
     env.filters["bytes"] = format_bytes
     env.filters["count"] = format_count
+    env.filters["plural"] = lambda n, word: word if n == 1 else word + "s"
     env.filters["safe_url"] = safe_url
     return env
 

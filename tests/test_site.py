@@ -21,7 +21,7 @@ import pytest
 
 from generator.records import Dataset
 from generator.server import BackgroundServer, RequestLog, make_app
-from generator.site import CSV_COLUMNS, get_byte_total, get_search_index, json_for_script, safe_url, write_site
+from generator.site import CSV_COLUMNS, format_time, get_byte_total, get_search_index, json_for_script, safe_url, write_site
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
 HERE = Path(__file__).parent
@@ -165,6 +165,12 @@ def test_byte_totals_say_what_they_cover():
     partial = get_byte_total([2048, None, 1024])
     assert (partial.text, partial.known, partial.of, partial.partial) == ("3.0 KiB", 2, 3, True)
     assert not get_byte_total([0, 1]).partial
+
+
+def test_times_read_in_utc():
+    assert format_time("2026-11-22T03:42:29+02:00") == "2026-11-22 01:42 UTC"
+    assert format_time("2026-11-22T01:42:29Z") == "2026-11-22 01:42 UTC"
+    assert format_time("yesterday-ish") == "yesterday-ish"  # a value the state did not write stays readable
 
 
 def test_summary_line_of_an_offline_catalog(tmp_path):
