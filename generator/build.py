@@ -9,6 +9,8 @@ directory until everything has been gathered.
 
 from __future__ import annotations
 
+import asyncio
+
 import dataclasses
 import shutil
 from dataclasses import dataclass
@@ -118,6 +120,10 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
             if state is not None:
                 _save_records(state, datasets, started.isoformat())
             requests, not_modified = fetcher.stats.requests, fetcher.stats.not_modified
+        # The site stage forks page writers: let the resolver's idle threads go
+        # first, since forking a threaded process risks a child stuck on a lock
+        # some other thread held (Python 3.12 warns about it).
+        await asyncio.get_running_loop().shutdown_default_executor()
     finally:
         if state is not None:
             state.close()

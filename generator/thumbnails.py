@@ -571,7 +571,8 @@ async def make_thumbnails(
     try:
         return list(await asyncio.gather(*(one(d) for d in datasets)))
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        # Wait for in-flight renders (pending ones are cancelled): no thread outlives the stage.
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 async def make_thumbnail(dataset: Dataset, ctx: _Context) -> Dataset:

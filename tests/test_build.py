@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +146,36 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
 
     report = json.loads((tmp_path / "site" / "report.json").read_text())
     assert isinstance(report, dict)
+
+
+def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_path: Path, monkeypatch) -> None:
+    """The site stage forks page writers, and a fork copies no thread but the
+    caller: a lock another thread held stays locked in the child forever. The
+    threads a build starts (the resolver's, the thumbnail renderers') must be
+    gone when the site is written."""
+    import generator.build as build_module
+
+    root, url, _ = two_hosts["good"]
+    write_image(root / "a.zarr", gradient((2, 64, 64), "uint16"), version="0.5")
+    # A host name, not an IP literal: aiohttp resolves it on the loop's default executor.
+    csv = _write_csv(tmp_path / "s.csv", [url.replace("127.0.0.1", "localhost") + "/a.zarr"])
+    alive: list[list[str]] = []
+    real = build_module.write_site
+
+    def write_site(*args, **kwargs):
+        # The servers' threads run in this process too: count only the build's,
+        # named by their executors.
+        alive.append([t.name for t in threading.enumerate() if t.name.startswith(("build-loop", "thumbnail"))])
+        return real(*args, **kwargs)
+
+    async def run():
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="build-loop"))
+        return await build(_config(csv, tmp_path))
+
+    monkeypatch.setattr(build_module, "write_site", write_site)
+    result = asyncio.run(run())
+    assert result.catalog.datasets[0].thumbnail is not None  # the renderers did run
+    assert alive == [[]]
 
 
 def test_never_seen_dataset_on_a_dead_host_is_unreachable(two_hosts, tmp_path: Path) -> None:
