@@ -40,6 +40,7 @@ class BuildResult:
     out: Path
     requests: int
     not_modified: int
+    absent_remembered: int  # optional documents not asked for: recently not found
     thumbnails_rendered: int
     seconds: float
 
@@ -119,7 +120,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
 
             if state is not None:
                 _save_records(state, datasets, started.isoformat())
-            requests, not_modified = fetcher.stats.requests, fetcher.stats.not_modified
+            stats = fetcher.stats
         # The site stage forks page writers: let the resolver's idle threads go
         # first, since forking a threaded process risks a child stuck on a lock
         # some other thread held (Python 3.12 warns about it).
@@ -145,8 +146,9 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     return BuildResult(
         catalog=catalog,
         out=config.out,
-        requests=requests,
-        not_modified=not_modified,
+        requests=stats.requests,
+        not_modified=stats.not_modified,
+        absent_remembered=stats.absent_remembered,
         thumbnails_rendered=rendered,
         seconds=datetime.now().timestamp() - t0,
     )
@@ -264,7 +266,9 @@ def summary_table(result: BuildResult) -> str:
     c = result.catalog
     tail = (
         f"\n{len(c.datasets)} datasets, {len(c.row_errors)} row errors, {len(c.gone)} gone; "
-        f"{result.requests} requests ({result.not_modified} not modified), "
+        f"{result.requests} requests ({result.not_modified} not modified"
+        + (f", {result.absent_remembered} known-missing documents skipped" if result.absent_remembered else "")
+        + "), "
         f"{result.thumbnails_rendered} thumbnails rendered, {result.seconds:.1f}s -> {result.out}"
     )
     return table + tail

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
@@ -48,6 +49,12 @@ class ValidatorStore(Protocol):
 
     def put_validators(self, url: str, etag: str | None, last_modified: str | None, body: bytes) -> None: ...
 
+    def get_absent_since(self, url: str) -> float | None:
+        """When (Unix time) an optional document last answered "not found"; None if it did not."""
+        ...
+
+    def put_absent(self, url: str, present: bool) -> None: ...
+
 
 @dataclass(frozen=True)
 class Response:
@@ -56,6 +63,7 @@ class Response:
     body: bytes
     headers: Mapping[str, str]
     not_modified: bool = False  # served from the validator store after a 304
+    remembered_absent: bool = False  # a recent "not found", answered without a request
 
     @property
     def ok(self) -> bool:
@@ -77,6 +85,7 @@ class Response:
 class FetchStats:
     requests: int = 0
     not_modified: int = 0
+    absent_remembered: int = 0  # optional documents not asked for: recently not found
     bytes: int = 0
     retries: int = 0
     by_host: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -147,10 +156,14 @@ class Fetcher:
         byte_range: tuple[int | None, int | None] | None = None,
         conditional: bool = True,
         allow_status: frozenset[int] = frozenset(),
+        recheck_absent_after: float | None = None,
     ) -> Response:
         """GET with retries. Raises ``FetchError`` unless 2xx or in ``allow_status``.
 
         ``byte_range`` is (start, end_exclusive); (None, n) asks for the last n bytes.
+        ``recheck_absent_after`` (seconds) is for optional documents that most
+        datasets lack: a "not found" (an allowed 4xx) is remembered, and for that
+        long answered from memory without a request.
         """
         parts = urlsplit(url)
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
@@ -159,6 +172,12 @@ class Fetcher:
         cached = None
         # Whole documents are revalidated and remembered; byte ranges (chunks) are not.
         validators = self.validators if conditional and byte_range is None else None
+        remember_absent = validators is not None and recheck_absent_after is not None
+        if remember_absent:
+            since = validators.get_absent_since(url)
+            if since is not None and time.time() - since < recheck_absent_after:
+                self.stats.absent_remembered += 1
+                return Response(url, 404, b"", {}, remembered_absent=True)
         if byte_range is not None:
             start, end = byte_range
             headers["Range"] = f"bytes=-{end}" if start is None else f"bytes={start}-{'' if end is None else end - 1}"
@@ -196,8 +215,12 @@ class Fetcher:
                 last_modified = resp.headers.get("Last-Modified")
                 if etag or last_modified:
                     validators.put_validators(url, etag, last_modified, resp.body)
+                if remember_absent:
+                    validators.put_absent(url, present=True)
             return resp
         if resp.status in allow_status:
+            if remember_absent and 400 <= resp.status < 500:
+                validators.put_absent(url, present=False)
             return resp
         raise FetchError(
             url,

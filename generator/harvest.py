@@ -44,6 +44,10 @@ MAX_DIM = 2**62
 MAX_STRING = 4096
 MAX_XML_BYTES = 16 * 1024 * 1024
 NOT_FOUND = frozenset({404, 403, 410})  # S3 answers 403 for a missing key without list rights
+# Most datasets have no RO-Crate: with a build state, a "not found" is believed
+# for a week instead of asked again every night (a third of a warm rebuild's
+# requests). A crate added later shows up within a week, or at once with a fresh cache.
+RECHECK_ABSENT_ROCRATE = 7 * 24 * 3600.0
 
 OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
 
@@ -224,10 +228,12 @@ class Reader:
         self.zarr_format: int | None = None
         self.consolidated: Mapping[str, Any] = {}
 
-    async def fetch(self, rel: str, *, allow_missing: bool = False) -> tuple[Any, Response] | None:
+    async def fetch(
+        self, rel: str, *, allow_missing: bool = False, recheck_absent_after: float | None = None
+    ) -> tuple[Any, Response] | None:
         url = join_url(self.url, rel)
         try:
-            resp = await self.fetcher.get(url, allow_status=NOT_FOUND)
+            resp = await self.fetcher.get(url, allow_status=NOT_FOUND, recheck_absent_after=recheck_absent_after)
         except FetchError as e:
             raise HarvestProblem(_fetch_message(rel, e), unreachable=e.transient or rel in ("zarr.json", ".zattrs")) from None
         if resp.status in NOT_FOUND:
@@ -828,7 +834,9 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
     kind = _kind(root.ome)
     version = _detect_version(root)
     out = replace(out, kind=kind, ngff_version=version)
-    rocrate_coro = _optional(reader.fetch("ro-crate-metadata.json", allow_missing=True))
+    rocrate_coro = _optional(
+        reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE)
+    )
     rocrate_task = asyncio.ensure_future(rocrate_coro)
     csv_shape = parse_csv_ints(entry.columns.get("shape"))
     need_written = parse_csv_number(entry.columns.get("written")) is None

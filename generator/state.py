@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS validators (
     last_modified TEXT,
     body          BLOB NOT NULL          -- zlib-compressed
 );
+CREATE TABLE IF NOT EXISTS absent (
+    url        TEXT PRIMARY KEY,         -- an optional document (RO-Crate) that was not found
+    checked_at REAL NOT NULL             -- Unix time of that answer
+);
 CREATE TABLE IF NOT EXISTS datasets (
     url           TEXT PRIMARY KEY,
     record        TEXT NOT NULL,         -- Dataset.to_dict(internal=True) as JSON
@@ -196,6 +200,20 @@ class State:
             "ON CONFLICT(url) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified, body=excluded.body",
             (url, etag, last_modified, zlib.compress(body, 6)),
         )
+
+    def get_absent_since(self, url: str) -> float | None:
+        row = self._db.execute("SELECT checked_at FROM absent WHERE url=?", (url,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def put_absent(self, url: str, present: bool) -> None:
+        if present:
+            self._db.execute("DELETE FROM absent WHERE url=?", (url,))
+        else:
+            self._db.execute(
+                "INSERT INTO absent (url, checked_at) VALUES (?, ?) "
+                "ON CONFLICT(url) DO UPDATE SET checked_at=excluded.checked_at",
+                (url, time.time()),
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from generator.build import InputError, build
 from generator.config import BuildConfig
-from generator.samples import ChannelSpec, gradient, write_image, write_plate
+from generator.samples import ChannelSpec, gradient, write_image, write_plate, write_rocrate
 from generator.server import BackgroundServer, RequestLog, make_app
 
 
@@ -146,6 +146,31 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
 
     report = json.loads((tmp_path / "site" / "report.json").read_text())
     assert isinstance(report, dict)
+
+
+def test_a_missing_rocrate_is_asked_for_once_a_week_not_every_night(two_hosts, tmp_path: Path, monkeypatch) -> None:
+    import generator.harvest as harvest_module
+
+    root, url, log = two_hosts["good"]
+    write_image(root / "a.zarr", gradient((1, 64, 64), "uint8"), version="0.5")
+    csv = _write_csv(tmp_path / "s.csv", [f"{url}/a.zarr"])
+    crate_requests = lambda: sum(1 for p in log.paths() if p.endswith("/a.zarr/ro-crate-metadata.json"))  # noqa: E731
+
+    asyncio.run(build(_config(csv, tmp_path)))
+    assert crate_requests() == 1
+    write_rocrate(root / "a.zarr", organism=("NCBI:txid9606", "Homo sapiens"))  # the provider adds one; nobody asks yet
+    asyncio.run(build(_config(csv, tmp_path)))
+    assert crate_requests() == 1, "a recent 404 of an optional document is believed"
+    assert _catalog(tmp_path / "site")[f"{url}/a.zarr"]["status"] == "ok"
+
+    monkeypatch.setattr(harvest_module, "RECHECK_ABSENT_ROCRATE", 0.0)  # a week later
+    asyncio.run(build(_config(csv, tmp_path)))
+    assert crate_requests() == 2
+    assert _catalog(tmp_path / "site")[f"{url}/a.zarr"]["organism"] == {"id": "NCBITaxon:9606", "label": "Homo sapiens"}
+
+    # Without a build state nothing is remembered: every build asks.
+    asyncio.run(build(_config(csv, tmp_path, cache=None, out=tmp_path / "site2")))
+    assert crate_requests() == 3
 
 
 def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_path: Path, monkeypatch) -> None:

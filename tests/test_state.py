@@ -60,6 +60,20 @@ def unreachable(url: str = "https://example.org/a.zarr", message: str = "HTTP 50
 # -- validators --------------------------------------------------------------
 
 
+def test_absent_optional_documents_are_remembered_with_their_time(tmp_path: Path) -> None:
+    url = "https://h/x.zarr/ro-crate-metadata.json"
+    with State(tmp_path) as st:
+        assert st.get_absent_since(url) is None
+        before = time.time()
+        st.put_absent(url, present=False)
+        since = st.get_absent_since(url)
+        assert since is not None and before <= since <= time.time()
+    with State(tmp_path) as st:  # survives a reopen, like every other fact of the state
+        assert st.get_absent_since(url) == since
+        st.put_absent(url, present=True)  # it appeared: nothing left to believe
+        assert st.get_absent_since(url) is None
+
+
 def test_validators_round_trip_compressed(tmp_path: Path) -> None:
     body = b'{"zarr_format": 3, "node_type": "group", "attributes": {"ome": {}}}' * 50
     with State(tmp_path) as st:
