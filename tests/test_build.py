@@ -173,6 +173,23 @@ def test_a_missing_rocrate_is_asked_for_once_a_week_not_every_night(two_hosts, t
     assert crate_requests() == 3
 
 
+def test_a_warm_rebuild_asks_each_dataset_for_its_own_zarr_format_first(two_hosts, tmp_path: Path) -> None:
+    root, url, log = two_hosts["good"]
+    # Zarr v2 and v3 side by side under one path: no guess from the neighbours fits all.
+    urls = []
+    for i in range(6):
+        write_image(root / f"d{i}.zarr", gradient((1, 32, 32), "uint8"), version="0.4" if i % 2 else "0.5")
+        urls.append(f"{url}/d{i}.zarr")
+    csv = _write_csv(tmp_path / "s.csv", urls)
+    asyncio.run(build(_config(csv, tmp_path, thumbnails=False)))
+    root_docs = lambda: [e for e in log.entries if e[1].endswith(("/zarr.json", "/.zattrs")) and e[1].count("/") == 2]  # noqa: E731
+    assert any(e[3] == 404 for e in root_docs()), "the cold build had to probe"
+    log.clear()
+    result = asyncio.run(build(_config(csv, tmp_path, thumbnails=False)))
+    assert sorted(e[3] for e in root_docs()) == [304] * 6, "one conditional request per dataset, no probe"
+    assert {d.zarr_format for d in result.catalog.datasets} == {2, 3}
+
+
 def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_path: Path, monkeypatch) -> None:
     """The site stage forks page writers, and a fork copies no thread but the
     caller: a lock another thread held stays locked in the child forever. The
