@@ -555,8 +555,9 @@ def parse_rocrate(doc: Any) -> dict[str, Any]:
     root = by_id.get("./") or next((x for x in items if x.get("@type") == "Dataset"), {})
     facts: dict[str, Any] = {}
     for key in ("name", "description"):
-        if _text(root.get(key)):
-            facts[key] = _text(root.get(key))
+        text = _text(root.get(key))
+        if text and not is_placeholder(text):
+            facts[key] = text
     lic = root.get("license")
     if isinstance(lic, dict):
         lic = lic.get("@id")
@@ -853,7 +854,7 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
     )
     rocrate_task = asyncio.ensure_future(rocrate_coro)
     csv_shape = parse_csv_ints(entry.columns.get("shape"))
-    need_written = parse_csv_number(entry.columns.get("written")) is None
+    need_written = _csv_written(entry.columns) is None
     plate: Plate | None = None
     series: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
@@ -956,7 +957,7 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
             crate = parse_rocrate(rocrate[0])
         except (AttributeError, TypeError):
             warnings.append("ro-crate-metadata.json: unexpected structure; ignored")
-    name = crate.get("name") or (ms.name if ms.name and ms.name.strip("/ ") else None) or base.name
+    name = crate.get("name") or (ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None) or base.name
     out = replace(
         out,
         kind=kind,
@@ -999,6 +1000,29 @@ def _csv(columns: Mapping[str, str], key: str) -> str | None:
     return v.strip() if isinstance(v, str) and v.strip() else None
 
 
+# Values a converter's template left in place of a real one: the challenge's
+# CSVs carry hundreds of rows named "dataset name". Shown as a title, they hide
+# every other fact about the dataset; treated as absent, the URL names it.
+PLACEHOLDERS = frozenset({
+    "dataset name", "dataset description", "name", "description", "title", "untitled",
+    "todo", "tbd", "n/a", "na", "none", "null", "-",
+})
+
+
+def is_placeholder(text: str) -> bool:
+    return text.strip().lower() in PLACEHOLDERS
+
+
+def _csv_text(columns: Mapping[str, str], key: str) -> str | None:
+    v = _csv(columns, key)
+    return None if v is None or is_placeholder(v) else v
+
+
+def _csv_written(columns: Mapping[str, str]) -> int | None:
+    # Zero bytes written is no measurement (IDR's rows say "0, 0.00 B"): every dataset has bytes.
+    return parse_csv_number(columns.get("written")) or None
+
+
 def dataset_from_entry(entry: Entry) -> Dataset:
     """A record from the CSV columns alone (``--offline``, and the base of every harvest)."""
     c = entry.columns
@@ -1031,7 +1055,7 @@ def dataset_from_entry(entry: Entry) -> Dataset:
         kind = "bioformats2raw"
     organism = _csv(c, "organismId")
     modality = _csv(c, "fbbiId")
-    name = _csv(c, "name") or _url_name(entry.url)
+    name = _csv_text(c, "name") or _url_name(entry.url)
     return Dataset(
         url=entry.url,
         source=entry.source,
@@ -1040,14 +1064,14 @@ def dataset_from_entry(entry: Entry) -> Dataset:
         kind=kind,  # type: ignore[arg-type]
         status="ok",
         name=name,
-        description=_csv(c, "description"),
+        description=_csv_text(c, "description"),
         license=_csv(c, "license"),
         origin=_csv(c, "origin"),
         organism=get_term(organism, None, "organism") if organism else None,
         modality=get_term(modality, None, "modality") if modality else None,
         axes=axes,
         resolutions=levels,
-        written_bytes=parse_csv_number(c.get("written")),
+        written_bytes=_csv_written(c),
         plate=plate,
         series=(series0,) if series0 else (),
     )

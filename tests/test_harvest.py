@@ -14,7 +14,7 @@ import zarr
 
 from generator import samples
 from generator.fetch import Fetcher
-from generator.harvest import dataset_from_entry, harvest, harvest_one, parse_ome_xml_series, HarvestProblem
+from generator.harvest import dataset_from_entry, harvest, harvest_one, parse_ome_xml_series, parse_rocrate, HarvestProblem
 from generator.records import Entry, Listing
 from generator.validate import validate
 
@@ -227,6 +227,19 @@ def test_dataset_from_entry_uses_csv_columns_only() -> None:
     assert ds.name == "P170.ome.zarr" and ds.description == "yeast" and ds.license == "CC-BY-4.0"
     bare = dataset_from_entry(entry("https://example.org/x.zarr", written="n/a", shape="a,b"))
     assert bare.kind == "unknown" and bare.written_bytes is None and bare.shape is None
+
+
+def test_template_placeholders_and_zero_sizes_count_as_absent() -> None:
+    # As in the challenge's other_samples.csv: the converter's defaults, and IDR's "0, 0.00 B".
+    ds = dataset_from_entry(entry(
+        "https://livingobjects.ebi.ac.uk/idr/share/ome2024-ngff-challenge/0.0.5/6001240.zarr",
+        written="0", written_human_readable="0.00 B", name="dataset name", description="Dataset Description ",
+    ))
+    assert ds.name == "6001240.zarr" and ds.description is None and ds.written_bytes is None
+    kept = dataset_from_entry(entry("https://example.org/a.zarr", name="Dataset name 7", description="name tag study"))
+    assert kept.name == "Dataset name 7" and kept.description == "name tag study"  # only whole placeholders
+    crate = {"@graph": [{"@id": "./", "@type": "Dataset", "name": "dataset name", "description": "Mouse cortex"}]}
+    assert parse_rocrate(crate) == {"description": "Mouse cortex"}
 
 
 # ------------------------------------------------------------------ the shared corpus
