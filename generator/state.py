@@ -28,6 +28,7 @@ on, so a call from a worker thread fails loudly instead of racing.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import sqlite3
@@ -287,7 +288,8 @@ class State:
 
     def forget_missing(self, urls_present: set[str]) -> list[str]:
         """Drop every URL not in ``urls_present`` (it left the CSVs). Returns them."""
-        gone = sorted(self.get_urls() - set(urls_present))
+        present = sorted(urls_present)
+        gone = sorted(self.get_urls() - set(present))
         if not gone:
             return []
         self._db.execute("BEGIN IMMEDIATE")
@@ -295,6 +297,15 @@ class State:
             for url in gone:
                 self._db.execute("DELETE FROM datasets WHERE url=?", (url,))
                 self._db.execute("DELETE FROM failures WHERE url=?", (url,))
+                # Its documents too, or the state grows with every dataset that
+                # ever came and went; unless a listed dataset lives inside it.
+                prefix = url.rstrip("/") + "/"
+                i = bisect.bisect_left(present, prefix)
+                if i == len(present) or not present[i].startswith(prefix):
+                    # Every string that starts with "…/" sorts in ["…/", "…0"): "0" follows "/".
+                    bounds = (prefix, prefix[:-1] + "0")
+                    self._db.execute("DELETE FROM validators WHERE url >= ? AND url < ?", bounds)
+                    self._db.execute("DELETE FROM absent WHERE url >= ? AND url < ?", bounds)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -180,6 +180,21 @@ def test_forget_missing(tmp_path: Path) -> None:
         assert st.forget_missing({"https://h/a.zarr", "https://h/c.zarr"}) == []
 
 
+def test_forget_missing_drops_the_documents_of_a_removed_dataset(tmp_path: Path) -> None:
+    with State(tmp_path) as st:
+        for url in ("https://h/b.zarr", "https://h/b.zarr2", "https://h/p.zarr", "https://h/p.zarr/0"):
+            st.save_dataset(good_dataset(url), "2026-01-01T00:00:00+00:00")
+            st.put_validators(url + "/zarr.json", '"e"', None, b"{}")
+            st.put_absent(url + "/ro-crate-metadata.json", present=False)
+        # b.zarr and p.zarr leave the CSVs; b.zarr2 stays, and so does p.zarr/0, which lives inside p.zarr.
+        assert st.forget_missing({"https://h/b.zarr2", "https://h/p.zarr/0"}) == ["https://h/b.zarr", "https://h/p.zarr"]
+        assert st.get_validators("https://h/b.zarr/zarr.json") is None
+        assert st.get_absent_since("https://h/b.zarr/ro-crate-metadata.json") is None
+        assert st.get_validators("https://h/b.zarr2/zarr.json") is not None, "a sibling that shares the prefix is kept"
+        assert st.get_validators("https://h/p.zarr/zarr.json") is not None, "kept: a listed dataset is inside"
+        assert st.get_validators("https://h/p.zarr/0/zarr.json") is not None
+
+
 def test_term_labels(tmp_path: Path) -> None:
     with State(tmp_path) as st:
         assert st.get_term_label("NCBITaxon:1") is None
