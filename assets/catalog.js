@@ -169,6 +169,23 @@ class Model {
     return lists[k] || [];
   }
 
+  /** Until the ranked index is built (seconds, at 100,000 rows): rows whose name or
+   * URL contains every query term, in catalog order. A shared ?q= link and the
+   * first keystrokes get answers at once instead of a wait. */
+  scan(q) {
+    const terms = MiniSearch.getDefault("tokenize")(q).map((w) => w.toLowerCase()).filter(Boolean);
+    if (!terms.length) return null;
+    const { c, t } = this;
+    this.scanText ||= Array.from({ length: this.n }, (_, i) =>
+      `${c.name[i]} ${c.up[i] >= 0 ? t.prefix[c.up[i]] : ""}${c.ub[i]}`.toLowerCase());
+    const rows = [];
+    for (let i = 0; i < this.n; i++) {
+      const text = this.scanText[i];
+      if (terms.every((term) => text.includes(term))) rows.push(i);
+    }
+    return { rows: Int32Array.from(rows), terms: [], all: terms };
+  }
+
   /** Rows matching every query term (prefix + fuzzy, any field), best first, and the matched terms. */
   search(q) {
     const terms = MiniSearch.getDefault("tokenize")(q).map((w) => w.toLowerCase()).filter(Boolean);
@@ -428,7 +445,7 @@ function render() {
       if (i !== undefined) f.selected[i] = 1;
     }
   }
-  const found = state.q ? model.search(state.q) : null;
+  const found = !state.q ? null : model.index ? model.search(state.q) : model.scan(state.q);
   let rows;
   if (found && (!state.sort || state.sort === "relevance")) {
     rows = found.rows;
@@ -449,7 +466,6 @@ function render() {
   if (!rows) {
     rows = model.identity ||= Int32Array.from({ length: model.n }, (_, i) => i);
   }
-  if (state.q && !model.index) rows = new Int32Array(0);
   const matching = model.filter(rows);
   updateFacetsUI(model);
   const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
@@ -470,8 +486,8 @@ function render() {
   let text = matching.length
     ? `Showing ${formatCount(start + 1)}–${formatCount(start + slice.length)} of ${formatCount(matching.length)} ${matching.length === 1 ? "dataset" : "datasets"}`
     : "No datasets match";
-  if (state.q && !model.index) text = "Indexing…";
-  else if (filtered) text += ` (of ${formatCount(model.n)})`;
+  if (filtered) text += ` (of ${formatCount(model.n)})`;
+  if (state.q && !model.index) text += " · names and URLs only, while the search index loads";
   statusLine.textContent = text;
   results.setAttribute("aria-busy", "false");
   renderPager(state, matching.length);

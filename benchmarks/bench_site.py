@@ -156,6 +156,17 @@ THUMB_WATCH = """
 """
 
 
+# When the status line first shows results answered before the search index was built.
+INTERIM_WATCH = """
+document.addEventListener('DOMContentLoaded', () => {
+  const line = document.querySelector('#result-status');
+  new MutationObserver((_, obs) => {
+    if (line.textContent.includes('while the search index loads')) { window.__interim = performance.now(); obs.disconnect(); }
+  }).observe(line, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
 def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
@@ -199,10 +210,18 @@ def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
       }""",
         queries,
     )
+    # A shared link with a query: name/URL matches come before the ranked index.
+    page.add_init_script(INTERIM_WATCH)
+    page.goto(base + "index.html?q=" + queries[-1].replace(" ", "+"), wait_until="commit")
+    page.wait_for_selector("html[data-search-ready=true]", timeout=120_000)
+    ranked = page.evaluate("performance.now()")
+    interim = page.evaluate("window.__interim")
     ctx.close()
     handled = [t[0] for t in timings]
     framed = [t[1] for t in timings]
     return {
+        "query_link_interim_results_ms": interim,
+        "query_link_ranked_results_ms": ranked,
         "first_results_ms": fcp,
         "bytes_before_first_results": before,
         "search_ready_ms": ready,

@@ -279,6 +279,34 @@ def test_search_is_ranked_prefix_and_typo_tolerant(page, built, servers):
     assert parse_qs(urlsplit(page.url).query)["q"] == ["yeast plate p171"]
 
 
+# Records every text the status line shows, from the first render on.
+STATUS_LOG = """
+window.__statuses = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const line = document.querySelector('#result-status');
+  new MutationObserver(() => window.__statuses.push([line.textContent,
+      [...document.querySelectorAll('#results .card')].map(c => c.dataset.url)]))
+    .observe(line, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
+@pytest.mark.browser
+def test_a_query_is_answered_before_the_search_index_is_built(page, built, servers):
+    """The first render runs before MiniSearch has indexed a row (it indexes in
+    later tasks): a shared ?q= link shows name and URL matches at once, then
+    the ranked, typo-tolerant results."""
+    out, catalog = built
+    page.add_init_script(STATUS_LOG)
+    open_index(page, servers["good"], "?q=lightsheet")
+    page.wait_for_function("window.__statuses.length >= 2")
+    (first_text, first_urls), (last_text, last_urls) = page.evaluate("[window.__statuses[0], window.__statuses.at(-1)]")
+    expected = {d.url for d in catalog.datasets if "lightsheet" in f"{d.name} {d.url}".lower()}
+    assert expected and set(first_urls) == expected
+    assert "while the search index loads" in first_text
+    assert "while the search index loads" not in last_text and set(last_urls) >= expected
+
+
 FACETS = {
     "source": ("JAX", lambda d: d.source == "JAX"),
     "collection": ("IDR|idr0010", lambda d: d.collection == "idr0010"),
