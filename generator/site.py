@@ -974,6 +974,7 @@ def make_environment(templates: Path | None = None) -> Environment:
     env.filters["bytes"] = format_bytes
     env.filters["count"] = format_count
     env.filters["plural"] = lambda n, word: word if n == 1 else word + "s"
+    env.filters["time"] = format_time
     env.filters["safe_url"] = safe_url
     return env
 
