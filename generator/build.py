@@ -10,7 +10,6 @@ directory until everything has been gathered.
 from __future__ import annotations
 
 import asyncio
-
 import dataclasses
 import shutil
 from dataclasses import dataclass

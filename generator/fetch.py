@@ -63,7 +63,6 @@ class Response:
     body: bytes
     headers: Mapping[str, str]
     not_modified: bool = False  # served from the validator store after a 304
-    remembered_absent: bool = False  # a recent "not found", answered without a request
 
     @property
     def ok(self) -> bool:
@@ -177,7 +176,7 @@ class Fetcher:
             since = validators.get_absent_since(url)
             if since is not None and time.time() - since < recheck_absent_after:
                 self.stats.absent_remembered += 1
-                return Response(url, 404, b"", {}, remembered_absent=True)
+                return Response(url, 404, b"", {})
         if byte_range is not None:
             start, end = byte_range
             headers["Range"] = f"bytes=-{end}" if start is None else f"bytes={start}-{'' if end is None else end - 1}"

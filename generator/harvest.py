@@ -1000,9 +1000,9 @@ def _csv(columns: Mapping[str, str], key: str) -> str | None:
     return v.strip() if isinstance(v, str) and v.strip() else None
 
 
-# Values a converter's template left in place of a real one: the challenge's
-# CSVs carry hundreds of rows named "dataset name". Shown as a title, they hide
-# every other fact about the dataset; treated as absent, the URL names it.
+# Values a converter's template left in place of a real one: rows of the
+# challenge's CSVs are named "dataset name". As a title that says nothing and
+# reads like a bug; treated as absent, the URL names the dataset instead.
 PLACEHOLDERS = frozenset({
     "dataset name", "dataset description", "name", "description", "title", "untitled",
     "todo", "tbd", "n/a", "na", "none", "null", "-",
@@ -1019,7 +1019,8 @@ def _csv_text(columns: Mapping[str, str], key: str) -> str | None:
 
 
 def _csv_written(columns: Mapping[str, str]) -> int | None:
-    # Zero bytes written is no measurement (IDR's rows say "0, 0.00 B"): every dataset has bytes.
+    # Zero bytes written is no measurement (rows of the challenge's other_samples.csv
+    # say "0, 0.00 B"): every dataset has bytes.
     return parse_csv_number(columns.get("written")) or None
 
 

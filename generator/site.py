@@ -25,7 +25,6 @@ import csv
 import gc
 import hashlib
 import json
-from datetime import datetime, timezone
 import math
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ import shutil
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
