@@ -25,6 +25,7 @@ from generator.site import CSV_COLUMNS, format_time, get_byte_total, get_search_
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
 HERE = Path(__file__).parent
+REPO = HERE.parent
 AXE = HERE / "vendor" / "axe-core-4.14.1.min.js"
 PREFIX = "/sub/path/"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -546,3 +547,39 @@ def test_accessibility_axe(page, built, servers):
     assert serious() == []
     page.goto(servers["good"] + "report.html")
     assert serious() == []
+
+
+# Sums the page's layout shifts (CLS without session windows), from the first frame on.
+LAYOUT_SHIFTS = """
+window.__shift = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shift += e.value;
+}).observe({ type: 'layout-shift', buffered: true });
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
+def test_index_holds_still_while_it_loads_and_is_screenshotted(browser, built, servers, scheme, width, height):
+    """Pre-rendered cards, thumbnails with their sizes, the script taking over
+    and the facets arriving must not move what the visitor already sees.
+    Screenshots go to test-output/ for a look by eye."""
+    out, catalog = built
+    ctx = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+    try:
+        page = ctx.new_page()
+        page.add_init_script(LAYOUT_SHIFTS)
+        open_index(page, servers["good"])
+        page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+        page.wait_for_timeout(200)  # a frame or two after the last change
+        assert page.evaluate("window.__shift") < 0.01
+        shots = REPO / "test-output"
+        shots.mkdir(exist_ok=True)
+        page.screenshot(path=shots / f"site-index-{width}x{height}-{scheme}.png")
+        if width > 1000 and scheme == "light":
+            plate = next(d for d in catalog.datasets if d.kind == "plate")
+            page.goto(servers["good"] + f"datasets/{plate.id}/")
+            page.screenshot(path=shots / "site-dataset-plate.png", full_page=True)
+    finally:
+        ctx.close()
