@@ -172,8 +172,8 @@ class Fetcher:
         # Whole documents are revalidated and remembered; byte ranges (chunks) are not.
         validators = self.validators if conditional and byte_range is None else None
         remember_absent = validators is not None and recheck_absent_after is not None
+        since = validators.get_absent_since(url) if remember_absent else None
         if remember_absent:
-            since = validators.get_absent_since(url)
             if since is not None and time.time() - since < recheck_absent_after:
                 self.stats.absent_remembered += 1
                 return Response(url, 404, b"", {})
@@ -214,7 +214,7 @@ class Fetcher:
                 last_modified = resp.headers.get("Last-Modified")
                 if etag or last_modified:
                     validators.put_validators(url, etag, last_modified, resp.body)
-                if remember_absent:
+                if since is not None:  # it was missing and is back: drop the mark (no write otherwise)
                     validators.put_absent(url, present=True)
             return resp
         if resp.status in allow_status:
