@@ -34,7 +34,7 @@ from pathlib import Path
 
 from generator import samples
 from generator.fetch import Fetcher
-from generator.harvest import harvest
+from generator.harvest.dataset import harvest
 from generator.records import Entry
 
 LATENCY = 0.05
@@ -87,7 +87,7 @@ def serve(root: str, port: int, port_queue: mp.Queue) -> None:
     """One server process; several share the port (SO_REUSEPORT), as a real host's workers do."""
     from aiohttp import web
 
-    from generator.server import make_app
+    from generator.dev.server import make_app
 
     async def run() -> None:
         runner = web.AppRunner(make_app(Path(root), latency=LATENCY), access_log=None)

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.build import build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
+from generator.dev.samples import ChannelSpec, gradient, write_image
+from generator.dev.server import BackgroundServer, RequestLog, make_app
 from generator.progress import Progress  # noqa: E402
-from generator.samples import ChannelSpec, gradient, write_image  # noqa: E402
-from generator.server import BackgroundServer, RequestLog, make_app  # noqa: E402
 
 
 def write_datasets(root: Path, n: int) -> list[str]:

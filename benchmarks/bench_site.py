@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,9 +37,9 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from generator.dev.server import BackgroundServer, make_app
 from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term  # noqa: E402
-from generator.server import BackgroundServer, make_app  # noqa: E402
-from generator.site import write_site  # noqa: E402
+from generator.site.pages import write_site
 from tests.site_fixtures import write_thumbnail  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "challenge-samples"
@@ -235,7 +234,7 @@ def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
 
 
 def thumbnails_bench(work: Path, browser, inline: bool) -> dict[str, float]:
-    import generator.site as site
+    import generator.site.views as site
 
     out = work / ("thumbs-inline" if inline else "thumbs-plain")
     saved = site.INLINE_THUMBNAILS

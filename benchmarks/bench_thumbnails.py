@@ -55,7 +55,7 @@ def image_spec(i: int) -> dict:
 
 
 def write_images(root: Path, n: int) -> None:
-    from generator.samples import ChannelSpec, gradient, write_image
+    from generator.dev.samples import ChannelSpec, gradient, write_image
 
     marker = root / f".complete-{n}-v{DATA_VERSION}"
     if marker.exists():
@@ -87,7 +87,7 @@ def serve(root: str, n: int, latency: float, queue: mp.Queue, stop: mp.Event) ->
     """Child process: write the images (once), serve them, expose the request log at /__log."""
     from aiohttp import web
 
-    from generator.server import BackgroundServer, RequestLog, make_app
+    from generator.dev.server import BackgroundServer, RequestLog, make_app
 
     write_images(Path(root), n)
     log = RequestLog()
@@ -179,9 +179,10 @@ class PeakRSS:
 async def run(args: argparse.Namespace, base: str, root: Path) -> None:
     from generator.config import ThumbnailConfig
     from generator.fetch import Fetcher
-    from generator.harvest import harvest_one
+    from generator.harvest.dataset import harvest_one
+    from generator.plan import choose_level, get_axis_roles, get_plane_selection
     from generator.records import Entry
-    from generator.thumbnails import choose_level, get_axis_roles, get_plane_selection, make_thumbnails
+    from generator.thumbnails.make import make_thumbnails
 
     names = [f"img{i:04d}.zarr" for i in range(args.images)]
     out = HERE / "out" / "thumbs-site"

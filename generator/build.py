@@ -18,14 +18,15 @@ from pathlib import Path
 
 from generator.config import BuildConfig
 from generator.fetch import Fetcher
-from generator.harvest import dataset_from_entry, harvest
+from generator.harvest.dataset import harvest
 from generator.progress import Progress, format_bytes, format_table
 from generator.records import Catalog, Dataset, RowError, Term
-from generator.site import write_site
-from generator.sources import get_entries
+from generator.site.pages import write_site
+from generator.sources.columns import dataset_from_entry
+from generator.sources.read import get_entries
 from generator.state import State, merge_with_history
 from generator.terms import label_term, resolve_terms
-from generator.thumbnails import make_thumbnails
+from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 
 

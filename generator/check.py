@@ -17,11 +17,17 @@ from pathlib import Path
 
 from generator.config import ThumbnailConfig
 from generator.fetch import Fetcher
-from generator.harvest import harvest
+from generator.harvest.dataset import harvest
 from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
-from generator.sources import UrlError, get_entries, is_csv_reference, parse_csv_text, parse_http_url
-from generator.thumbnails import make_thumbnails
+from generator.sources.read import (
+    UrlError,
+    get_entries,
+    is_csv_reference,
+    parse_csv_text,
+    parse_http_url,
+)
+from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")

@@ -157,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from generator.server import make_app
+    from generator.dev.server import make_app
 
     if not (args.dir / "index.html").is_file():
         print(f"ngff-catalog serve: {args.dir} has no index.html (run 'ngff-catalog build' first)", file=sys.stderr)
@@ -171,9 +171,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from generator.build import build, summary_table
-    from generator.demo import write_demo_csvs, write_demo_data
+    from generator.dev.demo import write_demo_csvs, write_demo_data
+    from generator.dev.server import BackgroundServer, make_app
     from generator.progress import Progress
-    from generator.server import BackgroundServer, make_app
 
     work = args.dir.resolve()
     verbosity = _verbosity(args)

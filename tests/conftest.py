@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from generator.server import BackgroundServer, Hook, RequestLog, make_app
+from generator.dev.server import BackgroundServer, RequestLog, make_app
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"

@@ -13,7 +13,16 @@ import numpy as np
 from PIL import Image
 
 from generator.records import (
-    Axis, Catalog, Channel, Dataset, Level, Listing, Plate, RowError, Term, Thumbnail,
+    Axis,
+    Catalog,
+    Channel,
+    Dataset,
+    Level,
+    Listing,
+    Plate,
+    RowError,
+    Term,
+    Thumbnail,
 )
 
 PAYLOADS = (

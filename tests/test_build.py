@@ -13,14 +13,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 from aiohttp import web
 
 from generator.build import InputError, build
 from generator.config import BuildConfig
-from generator.samples import ChannelSpec, gradient, write_image, write_plate, write_rocrate
-from generator.server import BackgroundServer, RequestLog, make_app
+from generator.dev.samples import (
+    ChannelSpec,
+    gradient,
+    write_image,
+    write_plate,
+    write_rocrate,
+)
+from generator.dev.server import BackgroundServer, RequestLog, make_app
 
 
 class Faults:
@@ -149,7 +154,7 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
 
 
 def test_a_missing_rocrate_is_asked_for_once_a_week_not_every_night(two_hosts, tmp_path: Path, monkeypatch) -> None:
-    import generator.harvest as harvest_module
+    import generator.harvest.dataset as harvest_module
 
     root, url, log = two_hosts["good"]
     write_image(root / "a.zarr", gradient((1, 64, 64), "uint8"), version="0.5")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.samples import ChannelSpec, gradient, write_image
+from generator.dev.samples import ChannelSpec, gradient, write_image
 from tests.conftest import start_static_server
 
 

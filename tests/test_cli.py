@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from generator.cli import main
+from generator.dev.samples import gradient, write_image
 from generator.progress import Progress
-from generator.samples import gradient, write_image
 
 
 def _site(static_server, tmp_path: Path) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.fetch import FetchError, Fetcher
+from generator.fetch import Fetcher, FetchError
 from tests.conftest import start_static_server
 
 

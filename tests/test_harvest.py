@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -12,10 +11,12 @@ import numpy as np
 import pytest
 import zarr
 
-from generator import samples
+from generator.dev import samples
 from generator.fetch import Fetcher
-from generator.harvest import dataset_from_entry, harvest, harvest_one, parse_ome_xml_series, parse_rocrate, HarvestProblem
+from generator.harvest.dataset import harvest, harvest_one
+from generator.harvest.parse import HarvestProblem, parse_ome_xml_series, parse_rocrate
 from generator.records import Entry, Listing
+from generator.sources.columns import dataset_from_entry
 from generator.validate import validate
 
 from .conftest import StaticServer, start_static_server

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from generator.records import Channel
-from generator.render import (
+from generator.thumbnails.render import (
     get_auto_window,
     get_display_channels,
     get_output_size,
     label_colors,
+    render_montage,
     render_plane,
 )
-from generator.thumbnails import render_montage
 
 
 def rgb(img, x: int, y: int) -> tuple[int, int, int]:

@@ -11,17 +11,20 @@ import base64
 import csv
 import hashlib
 import json
-from html import unescape
 import re
 from dataclasses import replace
+from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from generator.dev.server import BackgroundServer, RequestLog, make_app
 from generator.records import Dataset
-from generator.server import BackgroundServer, RequestLog, make_app
-from generator.site import CSV_COLUMNS, format_time, get_byte_total, get_search_index, json_for_script, safe_url, write_site
+from generator.site.exports import CSV_COLUMNS, get_search_index
+from generator.site.format import format_time, json_for_script, safe_url
+from generator.site.pages import write_site
+from generator.site.views import get_byte_total
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
 HERE = Path(__file__).parent

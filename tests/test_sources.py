@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import start_static_server
 from generator.fetch import Fetcher
-from generator.sources import MAX_DEPTH, get_entries, parse_csv_text, parse_http_url
+from generator.sources.read import (
+    MAX_DEPTH,
+    get_entries,
+    parse_csv_text,
+    parse_http_url,
+)
+from tests.conftest import start_static_server
 
 RAW = "https://raw.githubusercontent.com/ome/ome2024-ngff-challenge/main/samples/"
 

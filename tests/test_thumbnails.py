@@ -20,24 +20,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from zarr.core.buffer import default_buffer_prototype
 
 from generator.config import ThumbnailConfig
+from generator.dev.samples import (
+    ChannelSpec,
+    gradient,
+    write_bioformats2raw,
+    write_image,
+    write_plate,
+)
+from generator.dev.server import RequestLog
 from generator.fetch import Fetcher
-from generator.harvest import harvest_one
-from generator.records import Axis, Dataset, Entry, Level
-from generator.samples import ChannelSpec, gradient, write_bioformats2raw, write_image, write_plate
-from generator.server import RequestLog
-from generator.thumbnails import (
-    FetcherStore,
-    ReadBudget,
+from generator.harvest.dataset import harvest_one
+from generator.plan import (
     ThumbnailSkipped,
     choose_level,
     get_axis_roles,
     get_plane_selection,
     get_thumbnail_key,
-    make_thumbnails,
 )
-from zarr.core.buffer import default_buffer_prototype
+from generator.records import Axis, Dataset, Entry, Level
+from generator.thumbnails.make import make_thumbnails
+from generator.thumbnails.store import FetcherStore, ReadBudget
 
 from .conftest import REPO, start_static_server
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from generator.fetch import FetchError, Fetcher
+from generator.fetch import Fetcher, FetchError
 from generator.records import Entry, Listing, RowError
 
 MAX_CSV_BYTES = 50 * 1024 * 1024

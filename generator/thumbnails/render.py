@@ -241,3 +241,40 @@ def render_plane(
         img = img.resize((out_w, out_h), Image.Resampling.LANCZOS)
     return img
 
+EMPTY_WELL = (48, 48, 48)
+
+
+MONTAGE_BACKGROUND = (20, 20, 20)
+
+
+def render_montage(
+    planes: Sequence[np.ndarray],
+    positions: Sequence[tuple[int, int]],
+    rows: int,
+    cols: int,
+    channels: Sequence[Channel],
+    size: int,
+    labels: bool = False,
+) -> Image.Image:
+    """Plate layout: each plane in its (row, column) cell; empty wells dark grey. Pure (no I/O)."""
+    gap = 1 if max(rows, cols) > 1 else 0
+    cell = max(2, (size - gap * (max(rows, cols) + 1)) // max(rows, cols))
+    native = max(max(p.shape[1], p.shape[2]) for p in planes)
+    cell = min(cell, native)
+    canvas = Image.new("RGB", (cols * cell + (cols + 1) * gap, rows * cell + (rows + 1) * gap), MONTAGE_BACKGROUND)
+    for r in range(rows):
+        for c in range(cols):
+            canvas.paste(EMPTY_WELL, _cell_box(r, c, cell, gap))
+    # One contrast for the whole plate, so wells can be compared.
+    same = [p for p in planes if p.shape[0] == planes[0].shape[0]]
+    display = get_display_channels(same, channels) if not labels else ()
+    for plane, (r, c) in zip(planes, positions):
+        img = render_plane(plane, display if plane.shape[0] == len(display) else channels, size=cell, labels=labels)
+        x0, y0, _, _ = _cell_box(r, c, cell, gap)
+        canvas.paste(img, (x0 + (cell - img.width) // 2, y0 + (cell - img.height) // 2))
+    return canvas
+
+
+def _cell_box(r: int, c: int, cell: int, gap: int) -> tuple[int, int, int, int]:
+    x0, y0 = gap + c * (cell + gap), gap + r * (cell + gap)
+    return x0, y0, x0 + cell, y0 + cell

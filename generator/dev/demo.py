@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generator.samples import (
+from generator.dev.samples import (
     ChannelSpec,
     gradient,
     write_bioformats2raw,

@@ -1,0 +1,462 @@
+"""Pure parsers for harvested documents: each returns a value or raises HarvestProblem."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from generator.fetch import Response
+from generator.records import Axis, Channel, Level, Plate, Term
+from generator.sources.columns import MAX_DIM, MAX_NDIM, is_placeholder
+from generator.terms import TermKind, get_term
+
+MAX_LEVELS = 64
+
+
+MAX_CHANNELS = 1024
+
+
+MAX_WELLS = 100_000
+
+
+MAX_SERIES = 100_000
+
+
+MAX_STRING = 4096
+
+
+MAX_XML_BYTES = 16 * 1024 * 1024
+
+
+OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
+
+
+class HarvestProblem(Exception):
+    """A dataset problem, worded for the report. ``unreachable`` for host trouble."""
+
+    def __init__(self, message: str, *, unreachable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.unreachable = unreachable
+
+
+def parse_json(body: bytes, name: str) -> Any:
+    """JSON from a body, or a HarvestProblem naming the document and position."""
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as e:
+        raise HarvestProblem(f"{name}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise HarvestProblem(f"{name}: invalid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise HarvestProblem(f"{name}: invalid JSON (nested too deeply)") from None
+
+
+def parse_int_list(value: Any, where: str, *, max_len: int = MAX_NDIM) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise HarvestProblem(f"{where}: expected a list of integers, got {_type_name(value)}")
+    if len(value) > max_len:
+        raise HarvestProblem(f"{where}: {len(value)} dimensions is more than the {max_len} supported")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                raise HarvestProblem(f"{where}: expected integers, got {_short(v)}")
+        if v < 0 or v > MAX_DIM:
+            raise HarvestProblem(f"{where}: size {v} is out of range")
+        out.append(v)
+    return tuple(out)
+
+
+def parse_dtype(value: Any) -> tuple[str | None, int | None]:
+    """Zarr v2 ("<u2") or v3 ("uint16") data type -> (numpy-style name, itemsize)."""
+    if isinstance(value, dict):  # v3 extension data types: {"name": ..., "configuration": ...}
+        value = value.get("name")
+    if not isinstance(value, str) or len(value) > 32:
+        return None, None
+    try:
+        dt = np.dtype(value)
+    except (TypeError, ValueError):
+        return value, None
+    return dt.name, dt.itemsize
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v) if not isinstance(v, str) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(v: Any) -> str | None:
+    if isinstance(v, str) and v.strip():
+        return v.strip()[:MAX_STRING]
+    return None
+
+
+def is_safe_path(path: str) -> bool:
+    """A relative member path: no scheme, no leading slash, no '.'/'..' segments."""
+    if not path or len(path) > 1024 or "\\" in path or ":" in path.split("/")[0]:
+        return False
+    return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def _join_path(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+@dataclass(frozen=True)
+class GroupDoc:
+    """A group's attributes as served: ``ome`` is the OME object (v3 "ome", v2 the attrs)."""
+
+    path: str  # relative to the dataset URL
+    zarr_format: int
+    attrs: Mapping[str, Any]
+    ome: Mapping[str, Any]
+    response: Response | None
+    consolidated: Mapping[str, Any] | None = None  # v3 inline: relative path -> document
+
+
+def parse_level(path: str, doc: Any, zarr_format: int, scale: tuple[float, ...] | None) -> tuple[Level, int | None]:
+    """An array document -> (Level, itemsize)."""
+    name = _join_path(path, "zarr.json" if zarr_format == 3 else ".zarray")
+    if not isinstance(doc, dict):
+        raise HarvestProblem(f"{name}: expected a JSON object, got {_type_name(doc)}")
+    if zarr_format == 3 and doc.get("node_type") not in ("array", None):
+        raise HarvestProblem(f"{name}: is a {_short(doc.get('node_type'))}, expected an array")
+    if "shape" not in doc:
+        raise HarvestProblem(f"{name}: missing 'shape'")
+    shape = parse_int_list(doc["shape"], f"{name}: shape")
+    shards = None
+    codecs: list[str] = []
+    if zarr_format == 3:
+        dtype, itemsize = parse_dtype(doc.get("data_type"))
+        grid = doc.get("chunk_grid")
+        cfg = grid.get("configuration") if isinstance(grid, dict) else None
+        chunks = parse_int_list(cfg["chunk_shape"], f"{name}: chunk_shape") if isinstance(cfg, dict) and "chunk_shape" in cfg else None
+        raw_codecs = doc.get("codecs")
+        if isinstance(raw_codecs, list):
+            for c in raw_codecs[:32]:
+                cname = c.get("name") if isinstance(c, dict) else c
+                if not isinstance(cname, str):
+                    continue
+                codecs.append(cname[:64])
+                if cname == "sharding_indexed" and isinstance(c, dict):
+                    conf = c.get("configuration") or {}
+                    if isinstance(conf, dict):
+                        inner = conf.get("chunk_shape")
+                        if inner is not None:
+                            shards, chunks = chunks, parse_int_list(inner, f"{name}: sharding chunk_shape")
+                        for ic in (conf.get("codecs") or [])[:32] if isinstance(conf.get("codecs"), list) else []:
+                            if isinstance(ic, dict) and isinstance(ic.get("name"), str):
+                                codecs.append(ic["name"][:64])
+    else:
+        dtype, itemsize = parse_dtype(doc.get("dtype"))
+        chunks = parse_int_list(doc["chunks"], f"{name}: chunks") if "chunks" in doc else None
+        filters = doc.get("filters")
+        if isinstance(filters, list):
+            codecs += [f["id"][:64] for f in filters[:32] if isinstance(f, dict) and isinstance(f.get("id"), str)]
+        comp = doc.get("compressor")
+        if isinstance(comp, dict) and isinstance(comp.get("id"), str):
+            codecs.append(comp["id"][:64])
+    if chunks is not None and len(chunks) != len(shape):
+        raise HarvestProblem(f"{name}: chunks {list(chunks)} do not match shape {list(shape)}")
+    return Level(path=path, shape=shape, dtype=dtype, chunks=chunks, shards=shards, codecs=tuple(codecs), scale=scale, metadata=doc), itemsize
+
+
+@dataclass(frozen=True)
+class Multiscale:
+    axes: tuple[Axis, ...]
+    paths: tuple[str, ...]
+    scales: tuple[tuple[float, ...] | None, ...]
+    global_scale: tuple[float, ...] | None
+    name: str | None
+    version: str | None
+    errors: tuple[str, ...]
+
+
+def _scale_of(transforms: Any, where: str, errors: list[str]) -> tuple[float, ...] | None:
+    if not isinstance(transforms, list):
+        return None
+    for t in transforms[:16]:
+        if isinstance(t, dict) and t.get("type") == "scale":
+            s = t.get("scale")
+            if isinstance(s, list) and len(s) <= MAX_NDIM and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s):
+                return tuple(float(v) for v in s)
+            if s is not None:
+                errors.append(f"{where}: scale must be a list of numbers")
+    return None
+
+
+def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
+    """The first multiscale, leniently: problems become messages, not exceptions."""
+    ms = ome.get("multiscales")
+    if not isinstance(ms, list) or not ms:
+        raise HarvestProblem("multiscales: expected a non-empty list, got " + _type_name(ms))
+    m = ms[0]
+    if not isinstance(m, dict):
+        raise HarvestProblem(f"multiscales[0]: expected an object, got {_type_name(m)}")
+    errors: list[str] = []
+    axes: list[Axis] = []
+    raw_axes = m.get("axes")
+    if raw_axes is None and isinstance(m.get("coordinateSystems"), list):
+        # OME-NGFF 0.6 moved the axes into named coordinate systems.
+        systems = [cs for cs in m["coordinateSystems"][:16] if isinstance(cs, dict) and isinstance(cs.get("axes"), list)]
+        raw_axes = systems[0]["axes"] if systems else None
+    if raw_axes is None:
+        errors.append("multiscales[0]: missing 'axes'")
+    elif not isinstance(raw_axes, list):
+        errors.append(f"multiscales[0].axes: expected a list, got {_type_name(raw_axes)}")
+    elif len(raw_axes) > MAX_NDIM:
+        errors.append(f"multiscales[0].axes: {len(raw_axes)} axes is more than the {MAX_NDIM} supported")
+    else:
+        for i, a in enumerate(raw_axes):
+            if isinstance(a, str):  # OME-NGFF 0.3 listed axis names only
+                axes.append(Axis(name=a[:64]))
+            elif isinstance(a, dict) and isinstance(a.get("name"), str):
+                axes.append(Axis(name=a["name"][:64], type=_text(a.get("type")), unit=_text(a.get("unit"))))
+            else:
+                errors.append(f"multiscales[0].axes[{i}]: missing 'name'")
+    paths: list[str] = []
+    scales: list[tuple[float, ...] | None] = []
+    datasets = m.get("datasets")
+    if datasets is None:
+        errors.append("multiscales[0]: missing 'datasets'")
+    elif not isinstance(datasets, list) or not datasets:
+        errors.append("multiscales[0].datasets: expected a non-empty list")
+    else:
+        if len(datasets) > MAX_LEVELS:
+            errors.append(f"multiscales[0].datasets: {len(datasets)} levels; only the first {MAX_LEVELS} are read")
+        for i, d in enumerate(datasets[:MAX_LEVELS]):
+            path = d.get("path") if isinstance(d, dict) else None
+            if not isinstance(path, str):
+                errors.append(f"multiscales[0].datasets[{i}]: missing 'path'")
+                continue
+            if not is_safe_path(path):
+                errors.append(f"multiscales[0].datasets[{i}].path: unsafe path {_short(path)}")
+                continue
+            paths.append(path)
+            scales.append(_scale_of(d.get("coordinateTransformations"), f"multiscales[0].datasets[{i}]", errors))
+    version = m.get("version") if isinstance(m.get("version"), str) else None
+    return Multiscale(
+        axes=tuple(axes),
+        paths=tuple(paths),
+        scales=tuple(scales),
+        global_scale=_scale_of(m.get("coordinateTransformations"), "multiscales[0]", errors),
+        name=_text(m.get("name")),
+        version=version,
+        errors=tuple(errors),
+    )
+
+
+def infer_shape(shape0: tuple[int, ...], scale0: tuple[float, ...] | None, scale: tuple[float, ...] | None) -> tuple[int, ...] | None:
+    if scale0 is None or scale is None or len(scale0) != len(shape0) or len(scale) != len(shape0):
+        return None
+    out = []
+    for n, s0, s in zip(shape0, scale0, scale):
+        if s0 <= 0 or s <= 0:
+            return None
+        out.append(max(1, math.ceil(n * s0 / s - 1e-9)))
+    return tuple(out)
+
+
+def parse_channels(ome: Mapping[str, Any], warnings: list[str]) -> tuple[Channel, ...]:
+    omero = ome.get("omero")
+    if not isinstance(omero, dict) or not isinstance(omero.get("channels"), list):
+        return ()
+    raw = omero["channels"]
+    if len(raw) > MAX_CHANNELS:
+        warnings.append(f"omero: {len(raw)} channels; only the first {MAX_CHANNELS} are kept")
+    out = []
+    for c in raw[:MAX_CHANNELS]:
+        if not isinstance(c, dict):
+            continue
+        color = c.get("color")
+        color = color.upper() if isinstance(color, str) and re.fullmatch(r"[0-9A-Fa-f]{6}", color) else None
+        window = c.get("window") if isinstance(c.get("window"), dict) else {}
+        out.append(
+            Channel(
+                label=_text(c.get("label")),
+                color=color,
+                window_start=_number(window.get("start")),
+                window_end=_number(window.get("end")),
+                active=c.get("active") is not False,
+            )
+        )
+    return tuple(out)
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def parse_rocrate(doc: Any) -> dict[str, Any]:
+    """Facts from an RO-Crate in the shape the NGFF challenge wrote (see samples.write_rocrate)."""
+    graph = doc.get("@graph") if isinstance(doc, dict) else None
+    if not isinstance(graph, list):
+        return {}
+    items = [x for x in graph[:10_000] if isinstance(x, dict)]
+    by_id = {x.get("@id"): x for x in items if isinstance(x.get("@id"), str)}
+    root = by_id.get("./") or next((x for x in items if x.get("@type") == "Dataset"), {})
+    facts: dict[str, Any] = {}
+    for key in ("name", "description"):
+        text = _text(root.get(key))
+        if text and not is_placeholder(text):
+            facts[key] = text
+    lic = root.get("license")
+    if isinstance(lic, dict):
+        lic = lic.get("@id")
+    if _text(lic):
+        facts["license"] = _text(lic)
+
+    def term(ref: Any) -> dict[str, str] | None:
+        if isinstance(ref, list) and ref:
+            ref = ref[0]
+        rid = ref.get("@id") if isinstance(ref, dict) else ref
+        if not _text(rid):
+            return None
+        label = _text((by_id.get(rid) or {}).get("name"))
+        return {"id": _text(rid), "label": label}
+
+    for x in items:
+        types = x.get("@type") if isinstance(x.get("@type"), list) else [x.get("@type")]
+        if "biosample" in types and "organism" not in facts:
+            t = term(x.get("organism_classification"))
+            if t:
+                facts["organism"] = t
+        if "image_acquisition" in types and "modality" not in facts:
+            t = term(x.get("fbbi_id"))
+            if t:
+                facts["modality"] = t
+    for x in items:  # taxa listed without a biosample pointing at them
+        types = x.get("@type") if isinstance(x.get("@type"), list) else [x.get("@type")]
+        if "taxonomic_classification" in types and "organism" not in facts and _text(x.get("@id")):
+            facts["organism"] = {"id": _text(x["@id"]), "label": _text(x.get("name"))}
+    return facts
+
+
+def _term(d: Any, kind: TermKind) -> Term | None:
+    if isinstance(d, dict) and d.get("id"):
+        label = d.get("label")
+        return get_term(str(d["id"]), label if isinstance(label, str) else None, kind)
+    return None
+
+
+def parse_ome_xml_series(body: bytes) -> tuple[str, ...]:
+    """Series paths "0".."n-1" from the Image count of a bioformats2raw METADATA.ome.xml."""
+    if len(body) > MAX_XML_BYTES:
+        raise HarvestProblem("OME/METADATA.ome.xml: too large")
+    head = body[:1_000_000]
+    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+        # Entity expansion is how XML bombs work; OME-XML never needs a DTD.
+        raise HarvestProblem("OME/METADATA.ome.xml: refusing a document with a DTD or entities")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        raise HarvestProblem(f"OME/METADATA.ome.xml: invalid XML ({e})") from None
+    count = sum(1 for el in root if el.tag.rsplit("}", 1)[-1] == "Image")
+    return tuple(str(i) for i in range(min(count, MAX_SERIES)))
+
+
+def _level_written(doc: Any) -> int | None:
+    if not isinstance(doc, dict):
+        return None
+    attrs = doc.get("attributes") if "attributes" in doc else None
+    stats = attrs.get("_ome2024_ngff_challenge_stats") if isinstance(attrs, dict) else None
+    return _written_of(stats)
+
+
+def _written_of(stats: Any) -> int | None:
+    if isinstance(stats, dict):
+        w = stats.get("written")
+        if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0:
+            return int(round(w))
+    return None
+
+
+def _detect_version(group: GroupDoc) -> str | None:
+    ome = group.ome
+    if group.zarr_format == 3 and isinstance(ome.get("version"), str):
+        return ome["version"][:32]
+    for key in ("multiscales", "plate", "well", "image-label"):
+        v = ome.get(key)
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            v = v[0]
+        if isinstance(v, dict) and isinstance(v.get("version"), str):
+            return v["version"][:32]
+    if isinstance(ome.get("version"), str):
+        return ome["version"][:32]
+    return None
+
+
+def _kind(ome: Mapping[str, Any]) -> str:
+    if "plate" in ome:
+        return "plate"
+    if "bioformats2raw.layout" in ome:
+        return "bioformats2raw"
+    if "well" in ome:
+        return "well"
+    if "image-label" in ome:
+        return "labels"
+    if "multiscales" in ome:
+        return "image"
+    if "labels" in ome:
+        return "labels"
+    return "unknown"
+
+
+def _first_well_image(well_ome: Mapping[str, Any], where: str) -> tuple[str, list[str]]:
+    well = well_ome.get("well")
+    if not isinstance(well, dict):
+        raise HarvestProblem(f"{where}: no 'well' metadata")
+    images = well.get("images")
+    if not isinstance(images, list) or not images:
+        raise HarvestProblem(f"{where}: well.images: expected a non-empty list")
+    paths = [im.get("path") for im in images[:MAX_SERIES] if isinstance(im, dict)]
+    if not paths or not isinstance(paths[0], str) or not is_safe_path(paths[0]):
+        raise HarvestProblem(f"{where}: well.images[0]: missing or unsafe 'path'")
+    return paths[0], [p for p in paths if isinstance(p, str)]
+
+
+def parse_plate(ome: Mapping[str, Any]) -> tuple[Plate, list[str]]:
+    plate = ome.get("plate")
+    if not isinstance(plate, dict):
+        raise HarvestProblem(f"plate: expected an object, got {_type_name(plate)}")
+
+    def names(key: str) -> tuple[str, ...]:
+        v = plate.get(key)
+        if not isinstance(v, list):
+            return ()
+        return tuple(str(x.get("name"))[:64] for x in v[:MAX_WELLS] if isinstance(x, dict) and x.get("name") is not None)
+
+    rows, columns = names("rows"), names("columns")
+    wells = plate.get("wells")
+    if not isinstance(wells, list) or not wells:
+        raise HarvestProblem("plate.wells: expected a non-empty list")
+    if len(wells) > MAX_WELLS:
+        raise HarvestProblem(f"plate.wells: {len(wells)} wells is more than the {MAX_WELLS} supported")
+    well_paths = tuple(w["path"] for w in wells if isinstance(w, dict) and isinstance(w.get("path"), str) and is_safe_path(w["path"]))
+    if not well_paths:
+        raise HarvestProblem("plate.wells[0]: missing or unsafe 'path'")
+    fc = plate.get("field_count")
+    fields = fc if isinstance(fc, int) and not isinstance(fc, bool) and 0 < fc <= MAX_SERIES else 0
+    return Plate(rows=len(rows), columns=len(columns), wells=len(wells), fields=fields, row_names=rows, column_names=columns, well_paths=well_paths), []
+
+
+def _series_list(ome: Mapping[str, Any]) -> tuple[str, ...] | None:
+    s = ome.get("series")
+    if isinstance(s, list) and s and all(isinstance(x, str) for x in s[:MAX_SERIES]):
+        return tuple(s[:MAX_SERIES])
+    return None

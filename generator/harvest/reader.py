@@ -1,0 +1,189 @@
+"""Reads one dataset's Zarr documents over the fetcher (consolidated metadata first)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
+
+from generator.fetch import Fetcher, FetchError, Response
+from generator.harvest.parse import (
+    GroupDoc,
+    HarvestProblem,
+    _join_path,
+    _type_name,
+    parse_json,
+)
+
+NOT_FOUND = frozenset({404, 403, 410})  # S3 answers 403 for a missing key without list rights
+
+
+# Most datasets have no RO-Crate: with a build state, a "not found" is believed
+# for a week instead of asked again every night (a third of a warm rebuild's
+# requests). A crate added later shows up within a week, or at once with a fresh cache.
+RECHECK_ABSENT_ROCRATE = 7 * 24 * 3600.0
+
+
+@dataclass
+class FormatMemory:
+    """Which Zarr format worked under each host + path prefix (one per harvest run)."""
+
+    formats: dict[str, int] = field(default_factory=dict)
+    # The first dataset under a prefix probes; the others wait for its answer
+    # instead of all paying for the wrong guess at once.
+    pending: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    @staticmethod
+    def key(url: str) -> str:
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/")
+        return f"{parts.scheme}://{parts.netloc}{path.rsplit('/', 1)[0]}"
+
+    def order(self, url: str) -> tuple[int, int]:
+        return (2, 3) if self.formats.get(self.key(url)) == 2 else (3, 2)
+
+    def remember(self, url: str, zarr_format: int) -> None:
+        self.formats[self.key(url)] = zarr_format
+
+    async def wait_or_lead(self, url: str) -> asyncio.Event | None:
+        """Wait for a probe already under way for this prefix, or lead one (returns its Event)."""
+        key = self.key(url)
+        if key in self.formats:
+            return None
+        event = self.pending.get(key)
+        if event is None:
+            event = self.pending[key] = asyncio.Event()
+            return event
+        try:
+            await asyncio.wait_for(event.wait(), timeout=5.0)
+        except asyncio.TimeoutError:
+            pass
+        return None
+
+
+def join_url(base: str, rel: str) -> str:
+    return base.rstrip("/") + "/" + quote(rel, safe="/%")
+
+
+class Reader:
+    """Reads the documents of one dataset, from consolidated metadata when it has them."""
+
+    def __init__(self, url: str, fetcher: Fetcher, memory: FormatMemory):
+        self.url = url
+        self.fetcher = fetcher
+        self.memory = memory
+        self.zarr_format: int | None = None
+        self.consolidated: Mapping[str, Any] = {}
+
+    async def fetch(
+        self, rel: str, *, allow_missing: bool = False, recheck_absent_after: float | None = None
+    ) -> tuple[Any, Response] | None:
+        url = join_url(self.url, rel)
+        try:
+            resp = await self.fetcher.get(url, allow_status=NOT_FOUND, recheck_absent_after=recheck_absent_after)
+        except FetchError as e:
+            raise HarvestProblem(_fetch_message(rel, e), unreachable=e.transient or rel in ("zarr.json", ".zattrs")) from None
+        if resp.status in NOT_FOUND:
+            if allow_missing:
+                return None
+            raise HarvestProblem(f"{rel}: not found (HTTP {resp.status})")
+        return parse_json(resp.body, rel), resp
+
+    async def fetch_raw(self, rel: str) -> bytes | None:
+        """A non-JSON document (OME-XML); None when missing."""
+        url = join_url(self.url, rel)
+        try:
+            resp = await self.fetcher.get(url, allow_status=NOT_FOUND)
+        except FetchError as e:
+            raise HarvestProblem(_fetch_message(rel, e), unreachable=e.transient) from None
+        return None if resp.status in NOT_FOUND else resp.body
+
+    async def root(self) -> GroupDoc:
+        last = self._last_format()
+        if last is not None:
+            # What this dataset was at the last build beats its neighbours'
+            # guess, and needs no probe to wait for.
+            return await self._root((3, 2) if last == 3 else (2, 3))
+        lead = await self.memory.wait_or_lead(self.url)
+        try:
+            return await self._root(self.memory.order(self.url))
+        finally:
+            if lead is not None:
+                lead.set()
+
+    def _last_format(self) -> int | None:
+        """The Zarr format whose root document the build state kept for this dataset, if any."""
+        store = self.fetcher.validators
+        if store is not None:
+            for fmt, name in ((3, "zarr.json"), (2, ".zattrs")):
+                if store.get_validators(join_url(self.url, name)) is not None:
+                    return fmt
+        return None
+
+    async def _root(self, formats: tuple[int, int]) -> GroupDoc:
+        tried = []
+        for fmt in formats:
+            name = "zarr.json" if fmt == 3 else ".zattrs"
+            url = join_url(self.url, name)
+            try:
+                resp = await self.fetcher.get(url, allow_status=NOT_FOUND)
+            except FetchError as e:
+                raise HarvestProblem(_fetch_message(name, e), unreachable=True) from None
+            if resp.status in NOT_FOUND:
+                tried.append(f"{name} (HTTP {resp.status})")
+                continue
+            self.zarr_format = fmt
+            self.memory.remember(self.url, fmt)
+            doc = parse_json(resp.body, name)
+            group = self._group("", fmt, doc, resp)
+            if group.consolidated:
+                self.consolidated = group.consolidated
+            return group
+        raise HarvestProblem("not found: no Zarr group at this URL (tried " + ", ".join(tried) + ")", unreachable=True)
+
+    def _group(self, rel: str, fmt: int, doc: Any, resp: Response | None) -> GroupDoc:
+        name = _join_path(rel, "zarr.json" if fmt == 3 else ".zattrs")
+        if not isinstance(doc, dict):
+            raise HarvestProblem(f"{name}: expected a JSON object, got {_type_name(doc)}")
+        consolidated = None
+        if fmt == 3:
+            node_type = doc.get("node_type")
+            if node_type == "array":
+                raise HarvestProblem(f"{name}: is a Zarr array, not a group: not an OME-Zarr dataset")
+            attrs = doc.get("attributes") or {}
+            if not isinstance(attrs, dict):
+                raise HarvestProblem(f"{name}: 'attributes' is {_type_name(attrs)}, expected an object")
+            ome = attrs.get("ome")
+            if ome is not None and not isinstance(ome, dict):
+                raise HarvestProblem(f"{name}: 'ome' attribute is {_type_name(ome)}, expected an object")
+            cm = doc.get("consolidated_metadata")
+            if isinstance(cm, dict) and isinstance(cm.get("metadata"), dict):
+                consolidated = cm["metadata"]
+        else:
+            attrs = doc
+            ome = attrs
+        return GroupDoc(rel, fmt, attrs, ome or {}, resp, consolidated)
+
+    async def group(self, rel: str) -> GroupDoc:
+        assert self.zarr_format is not None
+        if rel in self.consolidated:
+            doc = self.consolidated[rel]
+            if self.zarr_format == 3 and isinstance(doc, dict):
+                return self._group(rel, 3, doc, None)
+        got = await self.fetch(_join_path(rel, "zarr.json" if self.zarr_format == 3 else ".zattrs"))
+        assert got is not None
+        return self._group(rel, self.zarr_format, got[0], got[1])
+
+    async def array(self, rel: str) -> Any:
+        assert self.zarr_format is not None
+        if rel in self.consolidated:
+            return self.consolidated[rel]
+        got = await self.fetch(_join_path(rel, "zarr.json" if self.zarr_format == 3 else ".zarray"))
+        assert got is not None
+        return got[0]
+
+
+def _fetch_message(name: str, e: FetchError) -> str:
+    kind = "temporary failure (host trouble, will retry next build)" if e.transient else "failed"
+    return f"{name}: {kind}: {e.message}"

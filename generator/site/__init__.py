@@ -1,0 +1,1 @@
+"""Site: the static catalog written from a gathered Catalog."""

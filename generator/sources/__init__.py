@@ -1,0 +1,1 @@
+"""Sources: the submission CSVs, read recursively, as Entry records and row errors."""
