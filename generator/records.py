@@ -194,6 +194,28 @@ class Level:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldImage:
+    """One plate field the thumbnail montage draws, as harvest found it.
+
+    ``path`` is the field image relative to the plate ("A/1/0"); ``level_path``
+    its lowest level ("2"), and ``metadata`` that level's array document, so
+    the thumbnail stage opens the array without another request. Internal:
+    kept in the build state, never in ``catalog.json``.
+    """
+
+    path: str
+    level_path: str
+    metadata: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "level_path": self.level_path, "metadata": self.metadata}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FieldImage:
+        return cls(path=str(d["path"]), level_path=str(d["level_path"]), metadata=d["metadata"])
+
+
+@dataclass(frozen=True, slots=True)
 class Plate:
     rows: int
     columns: int
@@ -204,9 +226,11 @@ class Plate:
     well_paths: tuple[str, ...] = ()
     # Relative path of every harvested field image, e.g. "A/1/0".
     field_paths: tuple[str, ...] = ()
+    # The fields a montage draws, with their lowest level's array document (internal).
+    montage: tuple[FieldImage, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, *, internal: bool = False) -> dict[str, Any]:
+        d = {
             "rows": self.rows,
             "columns": self.columns,
             "wells": self.wells,
@@ -216,6 +240,9 @@ class Plate:
             "well_paths": list(self.well_paths),
             "field_paths": list(self.field_paths),
         }
+        if internal:
+            d["montage"] = [f.to_dict() for f in self.montage]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Plate:
@@ -228,6 +255,7 @@ class Plate:
             column_names=tuple(d.get("column_names") or ()),
             well_paths=tuple(d.get("well_paths") or ()),
             field_paths=tuple(d.get("field_paths") or ()),
+            montage=tuple(FieldImage.from_dict(x) for x in d.get("montage") or ()),
         )
 
 
@@ -250,20 +278,23 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Thumbnail:
-    """Output of the thumbnail stage: site-relative paths of the two renditions."""
+    """Output of the thumbnail stage: site-relative paths of the renditions and their pixel sizes."""
 
     key: str  # content hash of the source metadata
     card: str  # e.g. "thumbnails/<key>-256.webp"
     detail: str | None
-    width: int
+    width: int  # of the card rendition
     height: int
+    detail_width: int | None = None  # of the detail rendition, when there is one
+    detail_height: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Thumbnail:
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        # Records stored before the detail sizes were kept lack them: the defaults apply.
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +384,7 @@ class Dataset:
             "channels": [c.to_dict() for c in self.channels],
             "uncompressed_bytes": self.uncompressed_bytes,
             "written_bytes": self.written_bytes,
-            "plate": self.plate.to_dict() if self.plate else None,
+            "plate": self.plate.to_dict(internal=internal) if self.plate else None,
             "series": list(self.series),
             "labels": list(self.labels),
             "rocrate": dict(self.rocrate) if self.rocrate else None,
