@@ -159,6 +159,9 @@ class Level:
     scale: tuple[float, ...] | None = None
     inferred: bool = False
     metadata: Mapping[str, Any] | None = None
+    # The shape was stated by the CSV listing, not read from the data (offline
+    # records): ``path`` is then a placeholder. Internal, like ``metadata``.
+    listed: bool = False
 
     def to_dict(self, *, with_metadata: bool = False) -> dict[str, Any]:
         d = {
@@ -173,6 +176,7 @@ class Level:
         }
         if with_metadata:
             d["metadata"] = self.metadata
+            d["listed"] = self.listed
         return d
 
     @classmethod
@@ -190,6 +194,7 @@ class Level:
             scale=tup(d.get("scale")),
             inferred=bool(d.get("inferred", False)),
             metadata=d.get("metadata"),
+            listed=bool(d.get("listed", False)),
         )
 
 

@@ -86,6 +86,7 @@ def dataset_from_entry(entry: Entry) -> Dataset:
                 chunks=chunks if chunks and len(chunks) == len(shape) else None,
                 shards=shards if shards and len(shards) == len(shape) else None,
                 inferred=True,
+                listed=True,
             ),
         )
     dims = _csv(c, "dimension_names")
