@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch import FetchError, FetchIO, LocalFiles, map_url
 from generator.records import Entry, Listing, RowError
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -278,23 +278,21 @@ _Item = Union[_Listed, RowError, _Read]
 
 
 class _Reader:
-    def __init__(self, fetcher: Fetcher | None, url_map: tuple[tuple[str, str], ...], root_source: str) -> None:
+    def __init__(self, fetcher: FetchIO | None, url_map: tuple[tuple[str, str], ...], root_source: str) -> None:
         self.fetcher = fetcher
+        # Local CSVs and --map-url targets are read through the same boundary as remote ones.
+        self.files = LocalFiles(url_map, max_bytes=MAX_CSV_BYTES)
         self.url_map = url_map
         self.root_source = root_source
         self.texts: dict[str, asyncio.Task[str]] = {}
         self.reads = 0
 
     def locate_url(self, url: str, file: str) -> _Csv:
-        for prefix, directory in self.url_map:
-            if url.startswith(prefix):
-                base = os.path.abspath(directory)
-                rest = unquote(re.split(r"[?#]", url[len(prefix):], maxsplit=1)[0])
-                target = os.path.normpath(os.path.join(base, rest)) if rest else base
-                if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
-                    raise UrlError(f"{url!r} maps outside {directory!r}")
-                return _Csv(file=file, key=url, remote=True, local_path=target)
-        return _Csv(file=file, key=url, remote=True, local_path=None)
+        try:
+            target = map_url(url, self.url_map)
+        except ValueError as e:
+            raise UrlError(str(e)) from None
+        return _Csv(file=file, key=url, remote=True, local_path=target)
 
     async def read_text(self, csv_ref: _Csv) -> str:
         # A CSV listed twice is fetched once; each listing is expanded on its own.
@@ -304,14 +302,13 @@ class _Reader:
         return await asyncio.shield(task)
 
     async def _load(self, csv_ref: _Csv) -> str:
-        if csv_ref.local_path is not None:
-            data = await asyncio.to_thread(_read_local, csv_ref.local_path)
-        else:
-            if self.fetcher is None:
-                raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
-            data = (await self.fetcher.get(csv_ref.key)).body
-            if len(data) > MAX_CSV_BYTES:
-                raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
+        # A mapped URL goes to the local-files reader as a URL: it applies the map itself.
+        io: FetchIO | None = self.files if csv_ref.local_path is not None else self.fetcher
+        if io is None:
+            raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
+        data = (await io.get(csv_ref.key if csv_ref.remote else csv_ref.local_path)).body
+        if len(data) > MAX_CSV_BYTES:
+            raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -398,14 +395,6 @@ class _Reader:
         return _Csv(file=path, key=os.path.abspath(path), remote=False, local_path=path)
 
 
-def _read_local(path: str) -> bytes:
-    size = os.path.getsize(path)
-    if size > MAX_CSV_BYTES:
-        raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes ({size})")
-    with open(path, "rb") as f:
-        return f.read(MAX_CSV_BYTES + 1)
-
-
 def get_root(root: str, reader: _Reader) -> _Csv:
     if is_url(root):
         url = parse_http_url(root, keep_trailing_slash=True)
@@ -444,7 +433,7 @@ def get_merged_entries(items: list[_Item]) -> tuple[list[Entry], list[RowError],
     return entries, errors, list(csv_files)
 
 
-async def get_entries(root: str, fetcher: Fetcher | None, *, url_map: Mapping[str, str] | None = None) -> Sources:
+async def get_entries(root: str, fetcher: FetchIO | None, *, url_map: Mapping[str, str] | None = None) -> Sources:
     """Read ``root`` (a path or an http(s) URL) and every CSV below it.
 
     ``url_map`` maps URL prefixes to local directories (``--map-url``): CSV
