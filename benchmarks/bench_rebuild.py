@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.build import build  # noqa: E402
+from generator.build import build, write_build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
 from generator.dev.samples import ChannelSpec, gradient, write_image
 from generator.dev.server import BackgroundServer, RequestLog, make_app
@@ -72,7 +72,7 @@ def main() -> None:
             for label in ("cold", "warm"):
                 log.clear()
                 t0 = time.perf_counter()
-                result = asyncio.run(build(config, progress=Progress(verbosity=-1)))
+                result = write_build(asyncio.run(build(config, progress=Progress(verbosity=-1))), config)
                 seconds = time.perf_counter() - t0
                 statuses = [e[3] for e in log.entries]
                 results[label] = seconds

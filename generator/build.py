@@ -1,17 +1,21 @@
 """The build driver: gather every record first, then write the site.
 
-    sources -> harvest -> validate -> terms -> history -> thumbnails -> site
+    sources -> harvest -> validate -> terms -> history -> thumbnails | site
 
-Like mkdocs' ``commands/build.py``: one function walks the stages in order,
-each stage returns new records, and nothing is written to the output
-directory until everything has been gathered.
+Like mkdocs' ``commands/build.py``: ``build`` walks the stages in order, each
+stage returning new records, and writes nothing into the output directory;
+thumbnails are rendered into the build cache, or a scratch folder without
+one. ``write_build`` then writes the site from what was gathered. It is
+synchronous and called from the CLI after the event loop has closed, so the
+site stage's worker processes never start inside a running loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,13 +23,14 @@ from pathlib import Path
 from generator.config import BuildConfig
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
-from generator.progress import Progress, format_bytes, format_table
+from generator.progress import Progress
 from generator.records import Catalog, Dataset, RowError, Term
 from generator.site.pages import write_site
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
 from generator.state import State, merge_with_history
 from generator.terms import label_term, resolve_terms
+from generator.thumbnails.files import THUMB_DIR
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 
@@ -34,7 +39,7 @@ class InputError(Exception):
     """The build's input is unusable (the root CSV can't be read, or lists nothing)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BuildResult:
     catalog: Catalog
     out: Path
@@ -43,10 +48,18 @@ class BuildResult:
     absent_remembered: int  # optional documents not asked for: recently not found
     thumbnails_rendered: int
     seconds: float
+    # The folder whose thumbnails/ holds the files the catalog names (the cache,
+    # or a scratch folder), and whether write_build removes it afterwards.
+    thumbnail_root: Path | None = None
+    scratch: bool = False
 
     @property
     def failed(self) -> list[Dataset]:
         return [d for d in self.catalog.datasets if d.status in ("invalid", "unreachable")]
+
+    def __repr__(self) -> str:
+        # asyncio.run formats what a coroutine returns: a catalog of 100k records must not be spelled out.
+        return f"BuildResult({len(self.catalog.datasets)} datasets, out={str(self.out)!r})"
 
 
 def utc_now() -> datetime:
@@ -64,12 +77,14 @@ def _make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
 
 
 async def build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
+    """Gather the catalog: every stage but the site. Nothing is written into ``config.out``."""
     progress = progress or Progress(verbosity=config.verbose)
     started = utc_now()
-    t0 = datetime.now().timestamp()
+    t0 = time.monotonic()
     # An offline build neither reads nor writes the build state: records made
     # from CSV columns are not harvests and must not replace last night's.
     state = State(config.cache) if config.cache is not None and not config.offline else None
+    thumb_root, scratch = _thumbnail_root(config, state)
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
@@ -104,27 +119,16 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
             if state is not None:
                 datasets, gone = _apply_history(datasets, state, started, config)
 
-            if config.thumbnails and not config.offline:
-                thumb_root = state.thumbnail_cache_dir.parent if state is not None else config.out
-                progress.start("thumbnails", sum(1 for d in datasets if d.resolutions))
-                before = _count_files(thumb_root / "thumbnails")
-                datasets = await make_thumbnails(
-                    datasets,
-                    fetcher,
-                    thumb_root,
-                    config.thumbnail,
-                    progress=lambda d: progress.advance("ok" if d.thumbnail else "none"),
-                )
-                progress.finish()
-                rendered = max(0, _count_files(thumb_root / "thumbnails") - before)
+            if config.thumbnails and not config.offline and thumb_root is not None:
+                datasets, rendered = await _render_thumbnails(datasets, fetcher, thumb_root, config, progress)
 
             if state is not None:
                 _save_records(state, datasets, started.isoformat())
             stats = fetcher.stats
-        # The site stage forks page writers: let the resolver's idle threads go
-        # first, since forking a threaded process risks a child stuck on a lock
-        # some other thread held (Python 3.12 warns about it).
-        await asyncio.get_running_loop().shutdown_default_executor()
+    except BaseException:
+        if scratch:
+            shutil.rmtree(thumb_root, ignore_errors=True)  # type: ignore[arg-type]
+        raise
     finally:
         if state is not None:
             state.close()
@@ -137,12 +141,6 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
         csv_files=tuple(csv_files),
         title=config.site_title,
     )
-    del datasets
-    progress.log(f"site: writing {config.out}")
-    _prepare_out(config.out)
-    if config.thumbnails and not config.offline and config.cache is not None:
-        _copy_thumbnails(catalog.datasets, config.cache / "thumbnails", config.out / "thumbnails")
-    write_site(catalog, config.out, site_url=config.site_url)
     return BuildResult(
         catalog=catalog,
         out=config.out,
@@ -150,8 +148,60 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
         not_modified=stats.not_modified,
         absent_remembered=stats.absent_remembered,
         thumbnails_rendered=rendered,
-        seconds=datetime.now().timestamp() - t0,
+        seconds=time.monotonic() - t0,
+        thumbnail_root=thumb_root,
+        scratch=scratch,
     )
+
+
+def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
+    """Write the site of a gathered build into ``config.out``; the same result, its time included.
+
+    Synchronous on purpose: called after ``asyncio.run`` has returned, so the
+    site stage forks its page writers with no event loop and no loop thread
+    in the process. Thumbnails are linked (or copied) into ``out/thumbnails``
+    and those no dataset names any more are removed; a scratch thumbnail
+    folder is removed afterwards.
+    """
+    progress = progress or Progress(verbosity=config.verbose)
+    t0 = time.monotonic()
+    progress.log(f"site: writing {config.out}")
+    try:
+        _prepare_out(config.out)
+        _place_thumbnails(result.catalog.datasets, result.thumbnail_root, config.out / THUMB_DIR)
+        write_site(result.catalog, config.out, site_url=config.site_url)
+    finally:
+        if result.scratch and result.thumbnail_root is not None:
+            shutil.rmtree(result.thumbnail_root, ignore_errors=True)
+    return dataclasses.replace(
+        result, seconds=result.seconds + time.monotonic() - t0, thumbnail_root=None if result.scratch else result.thumbnail_root, scratch=False
+    )
+
+
+def _thumbnail_root(config: BuildConfig, state: State | None) -> tuple[Path | None, bool]:
+    """Where this build's thumbnails live, and whether that is a scratch folder of its own."""
+    if state is not None:
+        return state.thumbnail_cache_dir.parent, False
+    if config.thumbnails and not config.offline:
+        # No cache: render aside, never into --out while gathering.
+        return Path(tempfile.mkdtemp(prefix="ngff-catalog-thumbnails-")), True
+    return None, False
+
+
+async def _render_thumbnails(
+    datasets: list[Dataset], fetcher: Fetcher, thumb_root: Path, config: BuildConfig, progress: Progress
+) -> tuple[list[Dataset], int]:
+    progress.start("thumbnails", sum(1 for d in datasets if d.resolutions))
+    before = _count_files(thumb_root / THUMB_DIR)
+    datasets = await make_thumbnails(
+        datasets,
+        fetcher,
+        thumb_root,
+        config.thumbnail,
+        progress=lambda d: progress.advance("ok" if d.thumbnail else "none"),
+    )
+    progress.finish()
+    return datasets, max(0, _count_files(thumb_root / THUMB_DIR) - before)
 
 
 SAVE_BATCH = 500  # records per state transaction: bounded loss on a crash, few fsyncs
@@ -226,7 +276,8 @@ def _prepare_out(out: Path) -> None:
             shutil.rmtree(out / sub)
 
 
-def _copy_thumbnails(datasets: tuple[Dataset, ...], cache_dir: Path, out_dir: Path) -> None:
+def _place_thumbnails(datasets: tuple[Dataset, ...], root: Path | None, out_dir: Path) -> None:
+    """Make ``out_dir`` hold exactly the thumbnail files the datasets name, taken from ``root``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for d in datasets:
@@ -235,40 +286,18 @@ def _copy_thumbnails(datasets: tuple[Dataset, ...], cache_dir: Path, out_dir: Pa
         for rel in (d.thumbnail.card, d.thumbnail.detail):
             if rel:
                 wanted.add(Path(rel).name)
-    for name in wanted:
-        src, dst = cache_dir / name, out_dir / name
-        if src.is_file() and not dst.is_file():
-            try:
-                dst.hardlink_to(src)
-            except OSError:
-                shutil.copyfile(src, dst)
+    if root is not None:
+        for name in wanted:
+            src, dst = root / THUMB_DIR / name, out_dir / name
+            # Names are content keys: a file already there is the same image.
+            if src.is_file() and not dst.is_file():
+                try:
+                    dst.hardlink_to(src)
+                except OSError:
+                    shutil.copyfile(src, dst)
     for old in out_dir.iterdir():
         if old.name not in wanted:
-            old.unlink()
-
-
-def summary_table(result: BuildResult) -> str:
-    """The final table printed after a build: one line per source."""
-    rows: dict[str, dict[str, int]] = {}
-    for d in result.catalog.datasets:
-        r = rows.setdefault(d.source or "(none)", {"datasets": 0, "ok": 0, "invalid": 0, "unreachable": 0, "stale": 0, "bytes": None})
-        r["datasets"] += 1
-        r[d.status] += 1
-        if d.written_bytes is not None:
-            r["bytes"] = (r["bytes"] or 0) + d.written_bytes
-    table = format_table(
-        ["source", "datasets", "ok", "invalid", "unreachable", "stale", "written"],
-        [
-            [name, r["datasets"], r["ok"], r["invalid"], r["unreachable"], r["stale"], format_bytes(r["bytes"])]
-            for name, r in sorted(rows.items())
-        ],
-    )
-    c = result.catalog
-    tail = (
-        f"\n{len(c.datasets)} datasets, {len(c.row_errors)} row errors, {len(c.gone)} gone; "
-        f"{result.requests} requests ({result.not_modified} not modified"
-        + (f", {result.absent_remembered} known-missing documents skipped" if result.absent_remembered else "")
-        + "), "
-        f"{result.thumbnails_rendered} thumbnails rendered, {result.seconds:.1f}s -> {result.out}"
-    )
-    return table + tail
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()

@@ -1,7 +1,8 @@
 """``ngff-catalog build | check | serve | demo``: the thin synchronous edge.
 
 This is the only place that calls ``asyncio.run``; everything below it is
-async library code.
+async library code. A build gathers inside the event loop and is written
+out here, after the loop has closed (``write_build``).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator.build import InputError, build, summary_table
-    from generator.progress import Progress
+    from generator.build import InputError, build, write_build
+    from generator.progress import Progress, format_summary
 
     config = BuildConfig(
         source=args.source,
@@ -119,19 +120,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         site_url=args.site_url,
         **_common_settings(args),
     )
-
-    async def run() -> tuple[str, int]:
-        # Return something small: asyncio.run formats what the coroutine returns.
-        result = await build(config, progress=Progress(verbosity=config.verbose))
-        return summary_table(result), len(result.failed)
-
+    progress = Progress(verbosity=config.verbose)
     try:
-        summary, failed = asyncio.run(run())
+        gathered = asyncio.run(build(config, progress=progress))
     except InputError as e:
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
+    result = write_build(gathered, config, progress=progress)
     if config.verbose >= 0:
-        print(summary)
+        print(format_summary(result))
+    failed = len(result.failed)
     if config.strict and failed:
         print(f"ngff-catalog: --strict: {failed} datasets failed (see {config.out / 'report.html'})", file=sys.stderr)
         return 1
@@ -170,10 +168,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from generator.build import build, summary_table
+    from generator.build import build, write_build
     from generator.dev.demo import write_demo_csvs, write_demo_data
     from generator.dev.server import BackgroundServer, make_app
-    from generator.progress import Progress
+    from generator.progress import Progress, format_summary
 
     work = args.dir.resolve()
     verbosity = _verbosity(args)
@@ -185,12 +183,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         csv = write_demo_csvs(work / "csv", data_server.url, collections)
         print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
         config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
-        async def run() -> str:
-            return summary_table(await build(config, progress=Progress(verbosity=verbosity)))
-
-        summary = asyncio.run(run())
+        progress = Progress(verbosity=verbosity)
+        result = write_build(asyncio.run(build(config, progress=progress)), config, progress=progress)
         if verbosity >= 0:
-            print(summary)
+            print(format_summary(result))
         if args.no_serve:
             return 0
         print(f"\nCatalog: http://{args.host}:{args.port}/  (Ctrl-C to stop)")

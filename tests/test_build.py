@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.build import InputError, build
+from generator.build import BuildResult, InputError, build, write_build
 from generator.config import BuildConfig
 from generator.dev.samples import (
     ChannelSpec,
@@ -77,6 +77,11 @@ def _catalog(out: Path) -> dict[str, dict]:
     return {d["url"]: d for d in doc["datasets"]}
 
 
+def _build(config: BuildConfig) -> BuildResult:
+    """Both steps, as the CLI takes them: gather in an event loop, then write the site outside it."""
+    return write_build(asyncio.run(build(config)), config)
+
+
 def _config(csv: Path, tmp_path: Path, **kw) -> BuildConfig:
     defaults = dict(source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache", timeout=1.5, retries=1)
     defaults.update(kw)
@@ -97,7 +102,7 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
     csv = _write_csv(tmp_path / "submissions.csv", [urls[k] for k in "abcdp"])
 
     # 1. Cold build: everything fetched and rendered.
-    cold = asyncio.run(build(_config(csv, tmp_path)))
+    cold = _build(_config(csv, tmp_path))
     cat = _catalog(tmp_path / "site")
     assert {d["status"] for d in cat.values()} == {"ok"}, {u: d["errors"] for u, d in cat.items()}
     assert all(cat[urls[k]]["thumbnail"] for k in "abcdp")
@@ -113,7 +118,7 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
     doc["attributes"]["ome"]["multiscales"][0]["name"] = "A renamed"
     (good_root / "a.zarr" / "zarr.json").write_text(json.dumps(doc))
     csv = _write_csv(csv, [urls[k] for k in "abcp"])
-    warm = asyncio.run(build(_config(csv, tmp_path)))
+    warm = _build(_config(csv, tmp_path))
     cat = _catalog(tmp_path / "site")
 
     assert urls["d"] not in cat, "a row removed from the CSVs must leave the catalog"
@@ -136,12 +141,12 @@ def test_rebuilds_keep_stale_use_304s_and_skip_unchanged_thumbnails(two_hosts, t
     # 3. Resets and hangs also keep the dataset as stale.
     for mode in ("reset", "hang"):
         faults.mode = mode
-        asyncio.run(build(_config(csv, tmp_path)))
+        _build(_config(csv, tmp_path))
         assert _catalog(tmp_path / "site")[urls["c"]]["status"] == "stale", mode
 
     # 4. The host recovers, slowly at first.
     faults.mode = "slow"
-    asyncio.run(build(_config(csv, tmp_path)))
+    _build(_config(csv, tmp_path))
     cat = _catalog(tmp_path / "site")
     assert cat[urls["c"]]["status"] == "ok"
     assert not any("last OK on" in w for w in cat[urls["c"]]["warnings"]), "a recovered dataset is no longer stale"
@@ -161,20 +166,20 @@ def test_a_missing_rocrate_is_asked_for_once_a_week_not_every_night(two_hosts, t
     csv = _write_csv(tmp_path / "s.csv", [f"{url}/a.zarr"])
     crate_requests = lambda: sum(1 for p in log.paths() if p.endswith("/a.zarr/ro-crate-metadata.json"))  # noqa: E731
 
-    asyncio.run(build(_config(csv, tmp_path)))
+    _build(_config(csv, tmp_path))
     assert crate_requests() == 1
     write_rocrate(root / "a.zarr", organism=("NCBI:txid9606", "Homo sapiens"))  # the provider adds one; nobody asks yet
-    asyncio.run(build(_config(csv, tmp_path)))
+    _build(_config(csv, tmp_path))
     assert crate_requests() == 1, "a recent 404 of an optional document is believed"
     assert _catalog(tmp_path / "site")[f"{url}/a.zarr"]["status"] == "ok"
 
     monkeypatch.setattr(harvest_module, "RECHECK_ABSENT_ROCRATE", 0.0)  # a week later
-    asyncio.run(build(_config(csv, tmp_path)))
+    _build(_config(csv, tmp_path))
     assert crate_requests() == 2
     assert _catalog(tmp_path / "site")[f"{url}/a.zarr"]["organism"] == {"id": "NCBITaxon:9606", "label": "Homo sapiens"}
 
     # Without a build state nothing is remembered: every build asks.
-    asyncio.run(build(_config(csv, tmp_path, cache=None, out=tmp_path / "site2")))
+    _build(_config(csv, tmp_path, cache=None, out=tmp_path / "site2"))
     assert crate_requests() == 3
 
 
@@ -186,11 +191,11 @@ def test_a_warm_rebuild_asks_each_dataset_for_its_own_zarr_format_first(two_host
         write_image(root / f"d{i}.zarr", gradient((1, 32, 32), "uint8"), version="0.4" if i % 2 else "0.5")
         urls.append(f"{url}/d{i}.zarr")
     csv = _write_csv(tmp_path / "s.csv", urls)
-    asyncio.run(build(_config(csv, tmp_path, thumbnails=False)))
+    _build(_config(csv, tmp_path, thumbnails=False))
     root_docs = lambda: [e for e in log.entries if e[1].endswith(("/zarr.json", "/.zattrs")) and e[1].count("/") == 2]  # noqa: E731
     assert any(e[3] == 404 for e in root_docs()), "the cold build had to probe"
     log.clear()
-    result = asyncio.run(build(_config(csv, tmp_path, thumbnails=False)))
+    result = _build(_config(csv, tmp_path, thumbnails=False))
     assert sorted(e[3] for e in root_docs()) == [304] * 6, "one conditional request per dataset, no probe"
     assert {d.zarr_format for d in result.catalog.datasets} == {2, 3}
 
@@ -199,7 +204,7 @@ def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_p
     """The site stage forks page writers, and a fork copies no thread but the
     caller: a lock another thread held stays locked in the child forever. The
     threads a build starts (the resolver's, the thumbnail renderers') must be
-    gone when the site is written."""
+    gone when the site is written, after the event loop has closed."""
     import generator.build as build_module
 
     root, url, _ = two_hosts["good"]
@@ -220,7 +225,7 @@ def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_p
         return await build(_config(csv, tmp_path))
 
     monkeypatch.setattr(build_module, "write_site", write_site)
-    result = asyncio.run(run())
+    result = write_build(asyncio.run(run()), _config(csv, tmp_path))
     assert result.catalog.datasets[0].thumbnail is not None  # the renderers did run
     assert alive == [[]]
 
@@ -230,7 +235,7 @@ def test_never_seen_dataset_on_a_dead_host_is_unreachable(two_hosts, tmp_path: P
     write_image(flaky_root / "c.zarr", gradient((1, 64, 64), "uint8"), version="0.4")
     faults.mode = "500"
     csv = _write_csv(tmp_path / "s.csv", [f"{flaky_url}/c.zarr"])
-    result = asyncio.run(build(_config(csv, tmp_path)))
+    result = _build(_config(csv, tmp_path))
     (d,) = result.catalog.datasets
     assert d.status == "unreachable"
     assert any("500" in e for e in d.errors)
@@ -243,7 +248,7 @@ def test_offline_build_uses_csv_columns_only(tmp_path: Path) -> None:
         'https://example.org/a.zarr,1234,"1,2,30,40","1,1,30,40","t,c,y,x",Alpha,NCBI:txid9606,obo:FBbi_00000246\n',
         encoding="utf-8",
     )
-    result = asyncio.run(build(BuildConfig(source=str(csv), out=tmp_path / "site", cache=None, offline=True)))
+    result = _build(BuildConfig(source=str(csv), out=tmp_path / "site", cache=None, offline=True))
     (d,) = _catalog(tmp_path / "site").values()
     assert result.requests == 0
     assert d["name"] == "Alpha" and d["shape"] == [1, 2, 30, 40] and d["written_bytes"] == 1234
@@ -258,3 +263,31 @@ def test_unusable_input_is_an_error(tmp_path: Path) -> None:
     empty.write_text("url\n\n", encoding="utf-8")
     with pytest.raises(InputError):
         asyncio.run(build(BuildConfig(source=str(empty), out=tmp_path / "site", cache=None)))
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])
+def test_gathering_writes_nothing_and_writing_removes_unused_thumbnails(two_hosts, tmp_path: Path, cached: bool) -> None:
+    root, url, _ = two_hosts["good"]
+    for name in ("a", "b"):
+        write_image(root / f"{name}.zarr", gradient((1, 300, 300), "uint8"), version="0.5", name=name.upper())
+    csv = _write_csv(tmp_path / "s.csv", [f"{url}/a.zarr", f"{url}/b.zarr"])
+    config = _config(csv, tmp_path, cache=tmp_path / "cache" if cached else None)
+    thumbs = config.out / "thumbnails"
+
+    gathered = asyncio.run(build(config))
+    assert not config.out.exists(), "the gather writes nothing into --out"
+    assert gathered.thumbnail_root is not None and gathered.scratch is not cached
+    rendered = {p.name for p in (gathered.thumbnail_root / "thumbnails").iterdir()}
+    result = write_build(gathered, config)
+    named = {Path(rel).name for d in result.catalog.datasets for rel in (d.thumbnail.card, d.thumbnail.detail) if rel}
+    assert len(named) == 4, "a card and a detail rendition for each dataset"
+    assert {p.name for p in thumbs.iterdir()} == named <= rendered
+    if not cached:
+        assert not gathered.thumbnail_root.exists(), "the scratch folder goes once the site is written"
+
+    # b leaves the CSV: its thumbnails leave the site with it.
+    _write_csv(csv, [f"{url}/a.zarr"])
+    (thumbs / "stray.webp").write_bytes(b"not ours")
+    (a,) = _build(config).catalog.datasets
+    assert {p.name for p in thumbs.iterdir()} == {Path(a.thumbnail.card).name, Path(a.thumbnail.detail).name}
+    assert _catalog(config.out)[f"{url}/a.zarr"]["thumbnail"] == a.thumbnail.card

@@ -1,8 +1,11 @@
-"""The ``build`` command's contract: exit codes, --strict, --quiet, the summary."""
+"""The ``build`` command's contract: exit codes, --strict, --quiet, the summary, the progress display."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 from generator.cli import main
@@ -39,8 +42,6 @@ def test_unusable_input_exits_2(tmp_path: Path, capsys) -> None:
 
 
 def test_progress_is_plain_in_logs_with_rate_and_eta() -> None:
-    import io
-
     stream = io.StringIO()  # not a TTY: one plain line per update, no control codes
     progress = Progress(stream=stream, interval=0)
     progress.start("harvest", 4)
@@ -60,3 +61,43 @@ def test_default_cache_is_one_state_per_root_csv(tmp_path: Path, monkeypatch) ->
     a, b = default_cache_dir("a/submissions.csv"), default_cache_dir("b/submissions.csv")
     assert a != b and a.parent == b.parent == tmp_path / "ngff-catalog"
     assert default_cache_dir("https://example.org/s.csv") == default_cache_dir("https://example.org/s.csv")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_live_bar_on_a_terminal() -> None:
+    stream = _Terminal()
+    progress = Progress(stream=stream)
+    progress.log("sources: 4 datasets from 1 CSV files")
+    progress.start("harvest", 4)
+    for outcome in ("ok", "ok", "invalid", "ok"):
+        progress.advance(outcome)
+    progress.finish()
+    progress.log("site: writing out")
+    shown = stream.getvalue()
+    assert "\r" in shown and "\033[" in shown, "the bar is redrawn in place"
+    frames = [re.sub(r"\033\[[0-9;?]*[A-Za-z]", "", f) for f in re.split(r"[\r\n]", shown)]
+    final = [f for f in frames if f.startswith("harvest")][-1]
+    assert "4/4" in final and "100%" in final and "/s" in final and "invalid 1, ok 3" in final
+    assert "sources: 4 datasets from 1 CSV files" in frames and "site: writing out" in frames
+
+
+def test_summary_and_site_print_sizes_in_the_same_units(tmp_path: Path, capsys) -> None:
+    from generator.site.format import format_bytes
+
+    csv = tmp_path / "s.csv"
+    csv.write_text(
+        "url,source,written\nhttps://example.org/a.zarr,Lab A,123456\nhttps://example.org/b.zarr,Lab A,2000000\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "site"
+    assert main(["build", str(csv), "--out", str(out), "--offline", "--no-cache"]) == 0
+    total = format_bytes(2123456)
+    assert total == "2.0 MiB"  # KiB of 1024, not kB of 1000
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Lab A"))
+    assert row.split()[-2:] == total.split()
+    panel = re.search(r'<span class="source-stats">(.*?)</span>', (out / "index.html").read_text()).group(1)
+    assert unescape(panel).endswith(f"· {total}")

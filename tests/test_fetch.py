@@ -1,4 +1,4 @@
-"""The HTTP boundary against a real local server: ranges, retries, caps, schemes."""
+"""The I/O boundary: HTTP against a real local server (ranges, retries, caps, schemes), local files, join_url."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch import Fetcher, FetchError, LocalFiles, join_url
 from tests.conftest import start_static_server
 
 
@@ -108,3 +108,63 @@ async def test_refuses_non_http_schemes_and_redirects_to_them(server) -> None:
         with pytest.raises(FetchError):
             await f.get(info.url_for("to-file"))
     assert f.stats.requests == 1  # only the redirecting request reached the network
+
+
+# --- the local-files implementation -------------------------------------------
+
+
+async def test_local_files_answer_as_the_http_fetcher_does(server, tmp_path: Path) -> None:
+    info, _ = server
+    (tmp_path / "a b.json").write_text('{"name": "a b"}')
+    local = LocalFiles(((info.url + "/", str(tmp_path)),))
+    calls = [
+        ("get_bytes", ("data.bin",), {}),
+        ("get_bytes", ("data.bin", (10, 14)), {}),
+        ("get_bytes", ("data.bin", (None, 3)), {}),
+        ("get_bytes", ("data.bin", (1000, None)), {}),
+    ]
+    async with Fetcher() as http:
+        for name, (rel, *rest), kw in calls:
+            url = info.url_for(rel)
+            assert await getattr(local, name)(url, *rest, **kw) == await getattr(http, name)(url, *rest, **kw), (rel, rest)
+        remote_doc, remote = await http.get_json(info.url_for("a%20b.json"))
+        local_doc, here = await local.get_json(info.url_for("a%20b.json"))
+        assert local_doc == remote_doc == {"name": "a b"} and here.ok and remote.ok
+        # An optional document that is missing: a 404 answer when allowed, a non-transient error when not.
+        allowed = frozenset({404})
+        assert (await local.get(info.url_for("none.json"), allow_status=allowed)).status == 404
+        assert (await http.get(info.url_for("none.json"), allow_status=allowed)).status == 404
+        for io in (local, http):
+            with pytest.raises(FetchError) as err:
+                await io.get(info.url_for("none.json"))
+            assert err.value.status == 404 and not err.value.transient
+
+
+async def test_local_files_read_paths_and_refuse_what_they_cannot_map(tmp_path: Path) -> None:
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "x.csv").write_text("url\n")
+    (tmp_path / "secret.csv").write_text("secret\n")
+    local = LocalFiles((("https://host.test/data/", str(tmp_path / "inside")),), max_bytes=8)
+    assert await local.get_bytes(str(tmp_path / "inside" / "x.csv")) == b"url\n"
+    assert await local.get_bytes((tmp_path / "inside" / "x.csv").as_uri()) == b"url\n"
+    assert await local.get_bytes("https://host.test/data/x.csv") == b"url\n"
+    for url in ("https://host.test/data/../secret.csv", "https://host.test/data/%2e%2e/secret.csv"):
+        with pytest.raises(FetchError, match="outside"):
+            await local.get(url)
+    with pytest.raises(FetchError, match="no --map-url prefix"):
+        await local.get("https://elsewhere.test/x.csv")
+    (tmp_path / "inside" / "big.csv").write_text("0123456789")
+    with pytest.raises(FetchError, match="larger than 8 bytes"):
+        await local.get("https://host.test/data/big.csv")
+    assert await local.get_bytes("https://host.test/data/big.csv", (None, 4)) == b"6789"  # ranges are not capped
+
+
+def test_join_url_encodes_once_and_keeps_existing_escapes() -> None:
+    base = "https://example.org/My%20Data/img.zarr"
+    assert join_url(base, "0", "zarr.json") == base + "/0/zarr.json"
+    assert join_url(base + "/", "/labels/cells/", ".zattrs") == base + "/labels/cells/.zattrs"
+    assert join_url(base, "", "0") == join_url(base, "0") == base + "/0"
+    assert join_url(base) == base
+    assert join_url(base, "field 1/0") == base + "/field%201/0"
+    assert join_url(base, "a%20b") == base + "/a%20b", "an encoded path is not encoded twice"
+    assert join_url(base, "s\u00e9rie#1?x") == base + "/s%C3%A9rie%231%3Fx"

@@ -21,16 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import functools
 import io
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping, Union
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch import FetchError, FetchIO, LocalFiles, map_url
 from generator.records import Entry, Listing, RowError
+from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
+    CONTROL_CHARACTERS,
+    UrlError,
+    get_collection_name,
+    is_csv_reference,
+    is_url,
+    parse_http_url,
+    parse_url_map,
+)
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 16
@@ -38,18 +44,6 @@ MAX_DEPTH = 16
 # lattice of CSVs listing each other twice per level would grow exponentially:
 # stop expanding after this many.
 MAX_CSV_READS = 10_000
-HTTP_SCHEMES = ("http", "https")
-
-# Runs of characters to percent-encode in a path or a query: all but the
-# RFC 3986 reserved and unreserved sets and "%" (existing escapes stay).
-_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]+")
-_QUERY_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%?]+")
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# Already in canonical form (lower-case host, no port, only characters that
-# need no encoding, no query, fragment or trailing slash): most real URLs.
-_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 
 
 @dataclass(frozen=True)
@@ -59,94 +53,6 @@ class Sources:
     entries: tuple[Entry, ...]
     errors: tuple[RowError, ...]
     csv_files: tuple[str, ...]  # every CSV read, as referenced, in reading order
-
-
-class UrlError(ValueError):
-    """A URL cell that cannot name a dataset or CSV; the message is user-facing."""
-
-
-# --- pure parsing --------------------------------------------------------------
-
-
-def is_csv_reference(ref: str) -> bool:
-    """A child CSV: its path (query string ignored) ends in ``.csv``, any case."""
-    if ".csv" not in ref.lower():  # the common case, decided without urlsplit
-        return False
-    return urlsplit(ref.strip()).path.lower().endswith(".csv")
-
-
-def is_url(ref: str) -> bool:
-    """Has a scheme (``https:``, ``file:``, ``javascript:``); a Windows drive is not one."""
-    m = _SCHEME.match(ref)
-    return bool(m) and len(m.group(1)) > 1
-
-
-def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
-    """Validate an http(s) URL and put it in one canonical form.
-
-    The scheme and host are lower-cased, the path and query percent-encoded
-    without touching existing ``%XX`` escapes (so ``Tonsil 1.zarr`` and
-    ``Tonsil%201.zarr`` are one URL), the fragment dropped (never sent to the
-    server) and trailing slashes removed so ``x.zarr/`` and ``x.zarr`` match.
-    """
-    url = raw.strip()
-    if not url:
-        raise UrlError("empty url")
-    if _CANONICAL.fullmatch(url) and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
-        return url
-    if _CONTROL.search(url):
-        raise UrlError(f"url contains control characters: {url!r}")
-    if "?" not in url and "#" not in url:
-        # Encoding first lets URLs whose only flaw is a space take the fast path.
-        candidate = _encode(url, _PATH_UNSAFE)
-        if _CANONICAL.fullmatch(candidate) and candidate[-1] != "/":
-            return candidate
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in HTTP_SCHEMES:
-        raise UrlError(f"unsupported scheme {scheme or '(none)'!r} in {url!r}: only http(s) URLs are allowed")
-    try:
-        host = parts.hostname
-        port = parts.port
-    except ValueError as e:
-        raise UrlError(f"invalid host or port in {url!r}: {e}") from None
-    if not host:
-        raise UrlError(f"url has no host: {url!r}")
-    if parts.username is not None or parts.password is not None:
-        # Credentials would end up in a public catalog.
-        raise UrlError(f"url must not contain credentials: {url!r}")
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise UrlError(f"invalid host name in {url!r}") from None
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    path = _encode(parts.path, _PATH_UNSAFE)
-    if not keep_trailing_slash:
-        path = path.rstrip("/")
-    query = _encode(parts.query, _QUERY_UNSAFE)
-    return urlunsplit((scheme, netloc, path, query, ""))
-
-
-@functools.lru_cache(maxsize=4096)
-def _quote_run(run: str) -> str:
-    return quote(run, safe="")
-
-
-def _encode(text: str, unsafe: re.Pattern[str]) -> str:
-    # Only the offending runs (mostly single spaces) are quoted, and remembered:
-    # quote() on a whole URL works character by character.
-    if "%" in text:
-        text = _LONE_PERCENT.sub("%25", text)
-    return unsafe.sub(lambda m: _quote_run(m.group()), text)
-
-
-def get_collection_name(ref: str) -> str:
-    """The readable name of a CSV: its file name without ``.csv`` (``idr0004_samples``)."""
-    path = urlsplit(ref).path if is_url(ref) else ref
-    name = unquote(path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
-    return name[:-4] if name.lower().endswith(".csv") else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,21 +143,6 @@ def _looks_like_reference(cell: str) -> bool:
     return is_url(cell) or "/" in cell or "\\" in cell or is_csv_reference(cell)
 
 
-def parse_url_map(url_map: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """Prefixes in the canonical URL form, longest first so a specific mapping wins."""
-    pairs = []
-    for prefix, directory in (url_map or {}).items():
-        try:
-            prefix = parse_http_url(prefix, keep_trailing_slash=True)
-        except UrlError:
-            pass  # left as given: it can still match literally
-        pairs.append((prefix, directory))
-    return tuple(sorted(pairs, key=lambda kv: len(kv[0]), reverse=True))
-
-
-# --- reading -------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class _Csv:
     """Where a CSV is and how far it is trusted."""
@@ -278,23 +169,21 @@ _Item = Union[_Listed, RowError, _Read]
 
 
 class _Reader:
-    def __init__(self, fetcher: Fetcher | None, url_map: tuple[tuple[str, str], ...], root_source: str) -> None:
+    def __init__(self, fetcher: FetchIO | None, url_map: tuple[tuple[str, str], ...], root_source: str) -> None:
         self.fetcher = fetcher
+        # Local CSVs and --map-url targets are read through the same boundary as remote ones.
+        self.files = LocalFiles(url_map, max_bytes=MAX_CSV_BYTES)
         self.url_map = url_map
         self.root_source = root_source
         self.texts: dict[str, asyncio.Task[str]] = {}
         self.reads = 0
 
     def locate_url(self, url: str, file: str) -> _Csv:
-        for prefix, directory in self.url_map:
-            if url.startswith(prefix):
-                base = os.path.abspath(directory)
-                rest = unquote(re.split(r"[?#]", url[len(prefix):], maxsplit=1)[0])
-                target = os.path.normpath(os.path.join(base, rest)) if rest else base
-                if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
-                    raise UrlError(f"{url!r} maps outside {directory!r}")
-                return _Csv(file=file, key=url, remote=True, local_path=target)
-        return _Csv(file=file, key=url, remote=True, local_path=None)
+        try:
+            target = map_url(url, self.url_map)
+        except ValueError as e:
+            raise UrlError(str(e)) from None
+        return _Csv(file=file, key=url, remote=True, local_path=target)
 
     async def read_text(self, csv_ref: _Csv) -> str:
         # A CSV listed twice is fetched once; each listing is expanded on its own.
@@ -304,14 +193,13 @@ class _Reader:
         return await asyncio.shield(task)
 
     async def _load(self, csv_ref: _Csv) -> str:
-        if csv_ref.local_path is not None:
-            data = await asyncio.to_thread(_read_local, csv_ref.local_path)
-        else:
-            if self.fetcher is None:
-                raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
-            data = (await self.fetcher.get(csv_ref.key)).body
-            if len(data) > MAX_CSV_BYTES:
-                raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
+        # A mapped URL goes to the local-files reader as a URL: it applies the map itself.
+        io: FetchIO | None = self.files if csv_ref.local_path is not None else self.fetcher
+        if io is None:
+            raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
+        data = (await io.get(csv_ref.key if csv_ref.remote else csv_ref.local_path)).body
+        if len(data) > MAX_CSV_BYTES:
+            raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -391,19 +279,11 @@ class _Reader:
             return self.locate_url(url, ref)
         if parent.remote:
             raise UrlError(f"a CSV fetched over HTTP may only list http(s) URLs, not the path {ref!r}")
-        if _CONTROL.search(ref):
+        if CONTROL_CHARACTERS.search(ref):
             raise UrlError(f"path contains control characters: {ref!r}")
         base = os.path.dirname(parent.local_path or "")
         path = os.path.normpath(os.path.join(base, os.path.expanduser(ref)))
         return _Csv(file=path, key=os.path.abspath(path), remote=False, local_path=path)
-
-
-def _read_local(path: str) -> bytes:
-    size = os.path.getsize(path)
-    if size > MAX_CSV_BYTES:
-        raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes ({size})")
-    with open(path, "rb") as f:
-        return f.read(MAX_CSV_BYTES + 1)
 
 
 def get_root(root: str, reader: _Reader) -> _Csv:
@@ -444,7 +324,7 @@ def get_merged_entries(items: list[_Item]) -> tuple[list[Entry], list[RowError],
     return entries, errors, list(csv_files)
 
 
-async def get_entries(root: str, fetcher: Fetcher | None, *, url_map: Mapping[str, str] | None = None) -> Sources:
+async def get_entries(root: str, fetcher: FetchIO | None, *, url_map: Mapping[str, str] | None = None) -> Sources:
     """Read ``root`` (a path or an http(s) URL) and every CSV below it.
 
     ``url_map`` maps URL prefixes to local directories (``--map-url``): CSV

@@ -1,4 +1,4 @@
-"""The one HTTP boundary: every remote byte the build reads comes through here.
+"""The HTTP implementation of the I/O boundary: every remote byte the build reads.
 
 A ``Fetcher`` owns one aiohttp session with a global and a per-host
 concurrency limit, timeouts, retries with exponential backoff on 5xx,
@@ -9,75 +9,27 @@ backed by an optional validator store (the build cache).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from generator.fetch.base import (
+    PROBE_ORIGIN,
+    ByteRange,
+    FetchError,
+    Response,
+    ValidatorStore,
+    format_range_header,
+)
+
 ALLOWED_SCHEMES = ("http", "https")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Sent so that the response tells whether a browser viewer on another origin
-# could read the data (Access-Control-Allow-Origin).
-PROBE_ORIGIN = "https://ngff-catalog.example"
 USER_AGENT = "ngff-catalog/0.1 (+https://github.com/ome/ngff-catalog)"
-
-
-class FetchError(Exception):
-    """A request that failed for good: transport error, timeout, or an HTTP error.
-
-    ``transient`` tells whether the failure says anything about the dataset
-    (404, bad JSON: no) or only about the host tonight (timeouts, 5xx: yes).
-    """
-
-    def __init__(self, url: str, message: str, *, status: int | None = None, transient: bool = False):
-        super().__init__(f"{message} ({url})")
-        self.url = url
-        self.message = message
-        self.status = status
-        self.transient = transient
-
-
-class ValidatorStore(Protocol):
-    """Remembers ETag / Last-Modified and the body they validate."""
-
-    def get_validators(self, url: str) -> tuple[str | None, str | None, bytes] | None: ...
-
-    def put_validators(self, url: str, etag: str | None, last_modified: str | None, body: bytes) -> None: ...
-
-    def get_absent_since(self, url: str) -> float | None:
-        """When (Unix time) an optional document last answered "not found"; None if it did not."""
-        ...
-
-    def put_absent(self, url: str, present: bool) -> None: ...
-
-
-@dataclass(frozen=True)
-class Response:
-    url: str
-    status: int
-    body: bytes
-    headers: Mapping[str, str]
-    not_modified: bool = False  # served from the validator store after a 304
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def cors(self) -> bool:
-        allow = self.headers.get("Access-Control-Allow-Origin", "")
-        return allow == "*" or allow == PROBE_ORIGIN
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise FetchError(self.url, f"invalid JSON: {e}") from None
 
 
 @dataclass
@@ -152,7 +104,7 @@ class Fetcher:
         self,
         url: str,
         *,
-        byte_range: tuple[int | None, int | None] | None = None,
+        byte_range: ByteRange | None = None,
         conditional: bool = True,
         allow_status: frozenset[int] = frozenset(),
         recheck_absent_after: float | None = None,
@@ -178,8 +130,7 @@ class Fetcher:
                 self.stats.absent_remembered += 1
                 return Response(url, 404, b"", {})
         if byte_range is not None:
-            start, end = byte_range
-            headers["Range"] = f"bytes=-{end}" if start is None else f"bytes={start}-{'' if end is None else end - 1}"
+            headers["Range"] = format_range_header(byte_range)
         elif validators is not None:
             cached = validators.get_validators(url)
             if cached is not None:
@@ -276,5 +227,5 @@ class Fetcher:
         resp = await self.get(url, **kw)
         return resp.json(), resp
 
-    async def get_bytes(self, url: str, byte_range: tuple[int | None, int | None] | None = None) -> bytes:
+    async def get_bytes(self, url: str, byte_range: ByteRange | None = None) -> bytes:
         return (await self.get(url, byte_range=byte_range, conditional=False)).body
