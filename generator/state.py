@@ -37,9 +37,9 @@ import zlib
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from generator.records import Dataset
+from generator.records import Dataset, Status
 
 SCHEMA_VERSION = 1
 DB_NAME = "state.sqlite"
@@ -275,6 +275,28 @@ class State:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def get_root_formats(self, urls: Iterable[str]) -> dict[str, int]:
+        """The Zarr format of each dataset's root document at the last build, for those the
+        state holds one of (its validators): a warm rebuild asks for that format first."""
+        names = {"/zarr.json": 3, "/.zattrs": 2}
+        candidates: dict[str, tuple[str, int]] = {}
+        for url in urls:
+            for name, fmt in names.items():
+                candidates[url.rstrip("/") + name] = (url, fmt)
+        found: dict[str, int] = {}
+        keys = list(candidates)
+        for start in range(0, len(keys), 500):  # SQLite's bound on host parameters
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT url FROM validators WHERE url IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            for (key,) in rows:
+                url, fmt = candidates[key]
+                # Both present (a dataset converted in place): zarr.json wins, as the probe order did.
+                if found.get(url) != 3:
+                    found[url] = fmt
+        return found
+
     def first_seen(self, url: str) -> str | None:
         row = self._db.execute("SELECT first_seen FROM datasets WHERE url=?", (url,)).fetchone()
         return row[0] if row else None
@@ -381,12 +403,29 @@ def _without_last_ok(warnings: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(w for w in warnings if not w.startswith(LAST_OK_PREFIX))
 
 
+def is_last_good(previous: Dataset | None) -> bool:
+    """Whether a remembered record holds facts to fall back on while its host is down."""
+    return previous is not None and bool(previous.last_ok) and previous.status in (*GOOD_STATUSES, "stale")
+
+
+def decide_status(dataset: Dataset, previous: Dataset | None = None) -> Status:
+    """The one place a dataset's status is decided (the build driver calls it).
+
+    From what harvest reported (``reached``), the errors harvest and validate
+    found, and the record the build state remembers: a dataset not reached
+    tonight is ``stale`` while a good record of it is remembered.
+    """
+    if not dataset.reached:
+        return "stale" if is_last_good(previous) else "unreachable"
+    return "invalid" if dataset.errors else "ok"
+
+
 def merge_with_history(
     current: Dataset, previous: Dataset | None, now: datetime, stale_days: int
 ) -> tuple[Dataset, bool]:
     """Combine tonight's harvest of a URL with what the state remembers.
 
-    Returns (dataset, gone). The rules:
+    Returns (dataset, gone), with the status ``decide_status`` gives. The rules:
 
     - ok or invalid: the host answered. ``first_seen`` is kept from the
       previous record (else now) and ``last_ok`` becomes now: ``last_ok`` is
@@ -404,18 +443,19 @@ def merge_with_history(
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
     now_iso = now.isoformat()
     first_seen = (previous.first_seen if previous else None) or current.first_seen or now_iso
-    if current.status in GOOD_STATUSES:
+    status = decide_status(current, previous)
+    if status in GOOD_STATUSES:
         return dataclasses.replace(
             current,
+            status=status,
             first_seen=first_seen,
             last_ok=now_iso,
             warnings=_without_last_ok(current.warnings),
         ), False
+    if status == "unreachable" or previous is None or previous.last_ok is None:
+        return dataclasses.replace(current, status="unreachable", first_seen=first_seen, last_ok=None), False
 
-    last_ok = previous.last_ok if previous is not None else None
-    if previous is None or not last_ok or previous.status not in (*GOOD_STATUSES, "stale"):
-        return dataclasses.replace(current, first_seen=first_seen, last_ok=None), False
-
+    last_ok = previous.last_ok
     when = parse_timestamp(last_ok)
     stale = dataclasses.replace(
         previous,
@@ -424,6 +464,7 @@ def merge_with_history(
         collection=current.collection,
         listings=current.listings or previous.listings,
         status="stale",
+        reached=False,
         errors=current.errors,
         warnings=(*_without_last_ok(previous.warnings), f"{LAST_OK_PREFIX}{when.date().isoformat()}"),
         first_seen=first_seen,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,8 +16,9 @@ from generator.dev import samples
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
 from generator.harvest.parse import HarvestProblem, parse_ome_xml_series, parse_rocrate
-from generator.records import Entry, Listing
+from generator.records import Dataset, Entry, Listing
 from generator.sources.columns import dataset_from_entry
+from generator.state import decide_status
 from generator.validate import validate
 
 from .conftest import StaticServer, start_static_server
@@ -27,6 +29,12 @@ GREEN = samples.ChannelSpec("GFP", "00FF00", 20, 800, active=False)
 
 def entry(url: str, **columns: str) -> Entry:
     return Entry(url=url, source="test", collection="c.csv", listings=(Listing("c.csv", 2, "test", "c.csv"),), columns=columns)
+
+
+def judged(ds: Dataset) -> Dataset:
+    """A harvested record as the build driver finishes it: validated, its status decided."""
+    checked = ds.with_findings(validate(ds))
+    return dataclasses.replace(checked, status=decide_status(checked))
 
 
 def add_stats(image: Path, written: dict[str, int]) -> None:
@@ -87,7 +95,7 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     server.log.clear()
     async with Fetcher() as f:
         ds = await harvest_one(entry(server.url_for("v05.zarr"), description="from the CSV", name="csv name"), f)
-    assert ds.status == "ok", ds.errors
+    assert decide_status(ds) == "ok", ds.errors
     assert (ds.kind, ds.zarr_format, ds.ngff_version, ds.image_path) == ("image", 3, "0.5", "")
     assert [(a.name, a.type, a.unit) for a in ds.axes] == [("c", "channel", None), ("y", "space", "micrometer"), ("x", "space", "micrometer")]
     assert ds.shape == (2, 512, 384) and ds.level0.dtype == "uint16"
@@ -105,7 +113,7 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     assert ds.description == "from the CSV"
     assert ds.cors is True and ds.written_bytes is None
     assert (ds.source, ds.collection, ds.listings[0].line) == ("test", "c.csv", 2)
-    assert ds.attributes["version"] == "0.5" and "multiscales" in ds.attributes
+    assert ds.documents.image["version"] == "0.5" and "multiscales" in ds.documents.image
     assert len(requests_for(server, "v05.zarr")) <= 3
 
 
@@ -122,7 +130,7 @@ async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -
     server.log.clear()
     async with Fetcher() as f:
         out = await harvest([entry(server.url_for(f"v04/{n}.zarr")) for n in "abc"], f)
-    assert [d.status for d in out] == ["ok"] * 3
+    assert [decide_status(d) for d in out] == ["ok"] * 3
     for ds in out:
         assert (ds.kind, ds.zarr_format, ds.ngff_version) == ("image", 2, "0.4")
         assert ds.level0.chunks == (1, 128, 128) and ds.level0.shards is None and ds.level0.codecs == ("blosc",)
@@ -144,18 +152,18 @@ async def test_plates(server: StaticServer) -> None:
     assert (p5.kind, p5.ngff_version, p5.zarr_format) == ("plate", "0.5", 3)
     assert (p5.plate.rows, p5.plate.columns, p5.plate.wells, p5.plate.fields) == (2, 3, 2, 1)
     assert p5.plate.well_paths == ("A/1", "B/3") and p5.plate.row_names == ("A", "B")
-    assert validate(p4).status == "ok" and validate(p5).status == "ok"
+    assert judged(p4).status == "ok" and judged(p5).status == "ok"
 
 
 @pytest.mark.parametrize("name, columns, series", [("bf_series", {}, ("0", "1")), ("bf_xml", {}, ("0", "1")), ("bf_csv", {"series0": "1"}, ("1",))])
 async def test_bioformats2raw(server: StaticServer, name: str, columns: dict, series: tuple) -> None:
     async with Fetcher() as f:
         ds = await harvest_one(entry(server.url_for(f"{name}.zarr"), **columns), f)
-    assert ds.status == "ok", ds.errors
+    assert decide_status(ds) == "ok", ds.errors
     assert ds.kind == "bioformats2raw" and ds.series == series
     assert ds.image_path == series[0]
     assert ds.shape == ((1, 1, 1, 32, 48) if series[0] == "0" else (1, 1, 1, 16, 16))
-    assert validate(ds).errors == ()
+    assert judged(ds).errors == ()
 
 
 def test_ome_xml_refuses_entities() -> None:
@@ -170,8 +178,8 @@ async def test_labels(server: StaticServer) -> None:
         group, label = await harvest([entry(server.url_for("labelled.zarr/labels")), entry(server.url_for("labelled.zarr/labels/cells"))], f)
     assert group.kind == "labels" and group.labels == ("cells",) and group.image_path == "cells"
     assert group.shape == (64, 64) and group.level0.dtype == "uint8"
-    assert label.kind == "labels" and "image-label" in label.attributes
-    assert validate(group).status == "ok" and validate(label).status == "ok"
+    assert label.kind == "labels" and "image-label" in label.documents.image
+    assert judged(group).status == "ok" and judged(label).status == "ok"
 
 
 async def test_written_bytes_from_challenge_stats(server: StaticServer) -> None:
@@ -192,14 +200,14 @@ async def test_cors_false(tmp_path: Path) -> None:
             ds = await harvest_one(entry(info.url_for("img.zarr")), f)
     finally:
         srv.stop()
-    assert ds.status == "ok" and ds.cors is False
-    assert any("CORS" in w for w in validate(ds).warnings)
+    assert decide_status(ds) == "ok" and ds.cors is False
+    assert any("CORS" in w for w in judged(ds).warnings)
 
 
 async def test_broken_datasets_get_clear_errors_and_the_rest_harvests(server: StaticServer) -> None:
     names = ["missing.zarr", "badjson.zarr", "notome.zarr", "noaxes.zarr", "hostile.zarr", "v05.zarr"]
     async with Fetcher() as f:
-        out = {d.url.rsplit("/", 1)[-1]: validate(d) for d in await harvest([entry(server.url_for(n)) for n in names], f)}
+        out = {d.url.rsplit("/", 1)[-1]: judged(d) for d in await harvest([entry(server.url_for(n)) for n in names], f)}
     assert out["missing.zarr"].status == "unreachable"
     assert "not found" in out["missing.zarr"].errors[0] and "HTTP 404" in out["missing.zarr"].errors[0]
     assert out["badjson.zarr"].status == "invalid"
@@ -263,7 +271,7 @@ async def test_challenge_testdata(corpus: Path, corpus_server: StaticServer) -> 
         two_d, bf, hcs = await harvest([entry(corpus_server.url_for(f"{base}/{n}.zarr")) for n in ("2d", "bf2raw", "hcs")], f)
     for ds in (two_d, bf, hcs):
         assert ds.ngff_version == "0.4" and ds.zarr_format == 2
-        assert validate(ds).status == "ok", validate(ds).errors
+        assert judged(ds).status == "ok", judged(ds).errors
     assert two_d.kind == "image" and two_d.shape == (1, 3, 1, 64, 64) and len(two_d.channels) == 3
     assert bf.kind == "bioformats2raw" and bf.series == ("0", "1") and bf.image_path == "0" and bf.shape == (1, 1, 1, 8, 8)
     assert hcs.kind == "plate" and hcs.image_path == "A/1/0"
@@ -275,7 +283,7 @@ async def test_validator_samples_are_invalid(corpus: Path, corpus_server: Static
     names = sorted(p.name for p in (corpus / "validator-test-samples" / "invalid").iterdir())
     assert names
     async with Fetcher() as f:
-        out = [validate(d) for d in await harvest([entry(corpus_server.url_for(f"validator-test-samples/invalid/{n}")) for n in names], f)]
+        out = [judged(d) for d in await harvest([entry(corpus_server.url_for(f"validator-test-samples/invalid/{n}")) for n in names], f)]
     by_name = dict(zip(names, out))
     for name, ds in by_name.items():
         assert ds.status == "invalid", (name, ds.errors)

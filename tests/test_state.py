@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Channel, Dataset, Level, Listing, Term, Thumbnail
+from generator.records import Axis, Channel, Dataset, Documents, Level, Listing, Term, Thumbnail
 from generator.state import DB_NAME, SCHEMA_VERSION, State, merge_with_history
 
 T0 = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)
@@ -40,7 +40,7 @@ def good_dataset(url: str = "https://example.org/a.zarr", **kw) -> Dataset:
         ),
         channels=(Channel("DAPI", "0000FF", 0, 1000),),
         thumbnail=Thumbnail("abc123", "thumbnails/abc123-256.webp", "thumbnails/abc123-1024.webp", 256, 256),
-        attributes={"ome": {"version": "0.5"}},
+        documents=Documents(image={"version": "0.5", "multiscales": []}, container={"plate": {}}, container_kind="plate"),
     )
     return dataclasses.replace(base, **kw)
 
@@ -52,6 +52,7 @@ def unreachable(url: str = "https://example.org/a.zarr", message: str = "HTTP 50
         collection="lab/set1",
         listings=(Listing("subs.csv", 4, "lab", "lab/set1"),),
         status="unreachable",
+        reached=False,
         errors=(message,),
         name="Nuclei (from CSV)",
     )
@@ -243,7 +244,7 @@ def test_ok_then_unreachable_is_stale_with_previous_facts() -> None:
     assert merged.resolutions == prev.resolutions and merged.axes == prev.axes
     assert merged.channels == prev.channels and merged.organism == prev.organism
     assert merged.thumbnail == prev.thumbnail
-    assert merged.attributes == prev.attributes
+    assert merged.documents == prev.documents
     assert merged.first_seen == prev.first_seen and merged.last_ok == prev.last_ok
     # Provenance comes from tonight's CSVs.
     assert merged.listings == unreachable().listings
