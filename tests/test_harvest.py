@@ -17,7 +17,7 @@ from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
 from generator.harvest.parse import HarvestProblem, parse_ome_xml_series, parse_rocrate
 from generator.records import Dataset, Entry, Listing
-from generator.sources.columns import dataset_from_entry
+from generator.sources.columns import Listed, dataset_from_entry, parse_listed
 from generator.state import decide_status
 from generator.validate import validate
 
@@ -141,6 +141,39 @@ async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -
     assert sum(p.endswith("zarr.json") for p in server.log.paths()) == 1
 
 
+async def test_a_format_the_state_knows_is_asked_first(server: StaticServer) -> None:
+    """The driver passes the format a dataset had at the last build: no probe, no waiting on neighbours."""
+    url = server.url_for("v04/b.zarr")
+    server.log.clear()
+    async with Fetcher() as f:
+        cold = await harvest([entry(url)], f)
+    assert [p.rsplit("/", 1)[-1] for p in requests_for(server, "v04/b.zarr")][:2] == ["zarr.json", ".zattrs"]
+    server.log.clear()
+    async with Fetcher() as f:
+        warm = await harvest([entry(url)], f, known_formats={url: 2})
+    paths = requests_for(server, "v04/b.zarr")
+    assert paths[0].endswith("/.zattrs") and not any(p.endswith("zarr.json") for p in paths)
+    assert warm == cold and warm[0].zarr_format == 2
+
+
+async def test_plate_montage_facts_are_harvested_for_the_thumbnail_stage(server: StaticServer) -> None:
+    async with Fetcher() as f:
+        with_montage = await harvest_one(entry(server.url_for("plate04.zarr")), f)
+        server.log.clear()
+        without = await harvest_one(entry(server.url_for("plate04.zarr")), f, thumbnails=False)
+    plate = with_montage.plate
+    lowest = with_montage.resolutions[-1].path
+    # Every well's first field, at its lowest level, with that level's array document.
+    assert [m.path for m in plate.montage] == list(plate.field_paths) and len(plate.montage) == plate.wells == 6
+    assert all(m.level_path == lowest and m.metadata["shape"] == [2, 32, 32] for m in plate.montage)
+    other_fields = [p for p in server.log.paths() if p.endswith(f"/{lowest}/.zarray") and "/A/1/0/" not in p]
+    assert without.plate.montage == () and other_fields == []
+    # Internal: the build state keeps it, catalog.json does not.
+    assert len(with_montage.to_dict(internal=True)["plate"]["montage"]) == 6
+    assert "montage" not in with_montage.to_dict()["plate"]
+    assert dataclasses.replace(with_montage, plate=dataclasses.replace(plate, montage=())) == without
+
+
 async def test_plates(server: StaticServer) -> None:
     async with Fetcher() as f:
         p4, p5 = await harvest([entry(server.url_for("plate04.zarr")), entry(server.url_for("plate05.zarr"))], f)
@@ -236,6 +269,29 @@ def test_dataset_from_entry_uses_csv_columns_only() -> None:
     assert ds.name == "P170.ome.zarr" and ds.description == "yeast" and ds.license == "CC-BY-4.0"
     bare = dataset_from_entry(entry("https://example.org/x.zarr", written="n/a", shape="a,b"))
     assert bare.kind == "unknown" and bare.written_bytes is None and bare.shape is None
+
+
+async def test_what_the_listing_says_fills_in_only_where_the_data_is_silent(server: StaticServer) -> None:
+    columns = dict(name="Listed name", license="CC0-1.0", origin="https://example.org", shape="9,9", written="123", organismId="NCBI:txid9606")
+    async with Fetcher() as f:
+        read, missing = await harvest([entry(server.url_for("v05.zarr"), **columns), entry(server.url_for("missing.zarr"), **columns)], f)
+    # Read: the data's facts win (crate name and license, measured shape); the rest comes from the listing.
+    assert (read.name, read.license, read.shape) == ("Crated name", "https://creativecommons.org/licenses/by/4.0/", (2, 512, 384))
+    assert (read.origin, read.written_bytes) == ("https://example.org", 123) and read.reached
+    # Not reached: the listing's descriptive facts, but no array facts nothing confirmed.
+    assert (missing.name, missing.license, missing.origin, missing.written_bytes) == ("Listed name", "CC0-1.0", "https://example.org", 123)
+    assert (missing.kind, missing.shape, missing.documents, missing.reached) == ("unknown", None, None, False)
+    assert missing.organism.id == "NCBITaxon:9606" and "not found" in missing.errors[0]
+    # Harvest reports; only the driver's decide_status turns that into a status.
+    assert (decide_status(read), decide_status(missing)) == ("ok", "unreachable")
+
+
+def test_parse_listed_reads_each_column_once() -> None:
+    listed = parse_listed({"name": " Dataset name ", "shape": "1,2,3", "chunks": "1,2", "shards": "1,2,3", "series0": " s/0 ", "wells": "4", "images": "8"})
+    assert listed.name is None  # a template placeholder says nothing
+    assert (listed.shape, listed.chunks, listed.shards) == ((1, 2, 3), None, (1, 2, 3))  # chunks of another rank are dropped
+    assert (listed.series0, listed.kind, listed.plate.fields) == ("s/0", "plate", 2)
+    assert parse_listed({}) == Listed()
 
 
 def test_template_placeholders_and_zero_sizes_count_as_absent() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Dataset, Documents, Level
+from generator.records import Axis, Dataset, Documents, Findings, Level
 from generator.state import decide_status
 from generator.validate import validate
 
@@ -155,3 +155,17 @@ def test_memo_gives_the_same_messages_without_rerunning_the_spec_models(tmp_path
         # A poisoned entry proves the second run read the memo instead of the models.
         state._db.execute("UPDATE spec_checks SET messages = '[\"from memo\"]'")
         assert "from memo" in validate(ds, memo=state.spec_checks).errors
+
+
+def test_validate_returns_findings_and_leaves_the_status_to_the_driver() -> None:
+    image = _image()
+    del image["multiscales"][0]["axes"]
+    ds = record(image, "0.4", 2, errors=("from harvest",))
+    found = validate(ds)
+    assert isinstance(found, Findings) and found.errors and "from harvest" not in found.errors
+    assert ds.status == "ok" and ds.errors == ("from harvest",), "validate changes nothing"
+    done = judged(ds)
+    assert done.status == "invalid" and done.errors == ("from harvest", *found.errors)
+    # The container's document is judged by its own kind's model, not mistaken for the image's.
+    plate = record({}, "0.4", 2, container={"plate": {"wells": "not a list"}}, kind="plate")
+    assert validate(plate).errors and not validate(record({}, "0.4", 2)).errors
