@@ -24,7 +24,8 @@ from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.pages import write_site
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
-from generator.state import State, decide_status, merge_with_history
+from generator.history import decide_status, merge_with_history
+from generator.state import State
 from generator.terms import label_term, resolve_terms
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate

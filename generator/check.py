@@ -27,7 +27,7 @@ from generator.sources.read import (
     parse_csv_text,
     parse_http_url,
 )
-from generator.state import decide_status
+from generator.history import decide_status
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 

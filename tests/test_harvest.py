@@ -15,10 +15,11 @@ import zarr
 from generator.dev import samples
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
-from generator.harvest.parse import HarvestProblem, parse_ome_xml_series, parse_rocrate
+from generator.harvest.parse import HarvestProblem, parse_ome_xml_series
+from generator.harvest.rocrate import parse_rocrate
 from generator.records import Dataset, Entry, Listing
 from generator.sources.columns import Listed, dataset_from_entry, parse_listed
-from generator.state import decide_status
+from generator.history import decide_status
 from generator.validate import validate
 
 from .conftest import StaticServer, start_static_server

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from generator.records import Axis, Channel, Dataset, Documents, Entry, Level, Listing, Term, Thumbnail
-from generator.state import DB_NAME, SCHEMA_VERSION, State, decide_status, merge_with_history
+from generator.history import decide_status, merge_with_history
+from generator.state import DB_NAME, SCHEMA_VERSION, State
 from generator.validate import validate
 
 T0 = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from generator.records import Axis, Dataset, Documents, Findings, Level
-from generator.state import decide_status
+from generator.history import decide_status
 from generator.validate import validate
 
 

@@ -36,12 +36,11 @@ from generator.harvest.parse import (
     HarvestProblem,
     _detect_version,
     _kind,
-    _term,
     _written_of,
     parse_channels,
-    parse_rocrate,
 )
 from generator.harvest.reader import RECHECK_ABSENT_ROCRATE, FormatMemory, Reader, optional
+from generator.harvest.rocrate import _term, parse_rocrate
 from generator.records import Axis, Dataset, Documents, Entry, Findings, Plate
 from generator.sources.columns import MAX_NDIM, Listed, dataset_from_listing, is_placeholder, parse_listed, url_name
 
