@@ -35,6 +35,7 @@ from pathlib import Path
 from generator import samples
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
+from generator.history import decide_status
 from generator.records import Entry
 
 LATENCY = 0.05
@@ -148,7 +149,7 @@ async def run_sequential(entries: list[Entry]) -> tuple[float, int]:
 def memory_child(base: str, rels_file: str, per_host: int) -> None:
     rels = json.loads(Path(rels_file).read_text())
     dt, requests, out = asyncio.run(run_harvest(entries_for(base, rels), per_host))
-    ok = sum(d.status == "ok" for d in out)
+    ok = sum(decide_status(d) == "ok" for d in out)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"datasets": len(out), "ok": ok, "seconds": dt, "requests": requests, "peak_rss_mb": peak_mb}))
 
@@ -176,7 +177,7 @@ def main() -> None:
         try:
             entries = entries_for(base, rels)
             dt, requests, out = asyncio.run(run_harvest(entries, args.per_host))
-            ok = sum(d.status == "ok" and d.kind == "image" for d in out)
+            ok = sum(decide_status(d) == "ok" and d.kind == "image" for d in out)
             rate = len(out) / dt
             per_image = (requests - len(out)) / len(out)  # one RO-Crate request per dataset excluded
             seq_entries = entries[: args.sequential]

@@ -180,6 +180,7 @@ async def run(args: argparse.Namespace, base: str, root: Path) -> None:
     from generator.config import ThumbnailConfig
     from generator.fetch import Fetcher
     from generator.harvest.dataset import harvest_one
+    from generator.history import decide_status
     from generator.plan import choose_level, get_axis_roles, get_plane_selection
     from generator.records import Entry
     from generator.thumbnails.make import make_thumbnails
@@ -191,7 +192,7 @@ async def run(args: argparse.Namespace, base: str, root: Path) -> None:
         datasets = await asyncio.gather(
             *(harvest_one(Entry(url=f"{base}/{n}", source="b", collection="b", listings=()), fetcher) for n in names)
         )
-        bad = [d for d in datasets if d.status != "ok"]
+        bad = [d for d in datasets if decide_status(d) != "ok"]
         assert not bad, [(d.url, d.errors) for d in bad[:3]]
         await fetcher.get(f"{base}/__clear", conditional=False)
         config = ThumbnailConfig(workers=psutil.cpu_count() or 1)

@@ -23,12 +23,13 @@ from pathlib import Path
 from generator.config import BuildConfig
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
+from generator.history import decide_status, merge_with_history
 from generator.progress import Progress
-from generator.records import Catalog, Dataset, RowError, Term
+from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.pages import write_site
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
-from generator.state import State, merge_with_history
+from generator.state import State
 from generator.terms import label_term, resolve_terms
 from generator.thumbnails.files import THUMB_DIR
 from generator.thumbnails.make import make_thumbnails
@@ -101,23 +102,11 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
             else:
-                progress.start("harvest", len(entries))
-                datasets = await harvest(
-                    entries,
-                    fetcher,
-                    thumb_size=config.thumbnail.card_size,
-                    progress=lambda d: progress.advance(d.status, f"{d.status} {d.url}"),
-                )
-                progress.finish()
-                memo = state.spec_checks if state is not None else {}
-                datasets = [validate(d, memo=memo) for d in datasets]
+                datasets = await _harvest(entries, fetcher, state, config, progress)
             del entries
 
             datasets = await _label_terms(datasets, config, fetcher, state)
-
-            gone: list[Dataset] = []
-            if state is not None:
-                datasets, gone = _apply_history(datasets, state, started, config)
+            datasets, gone = _settle(datasets, state, started, config)
 
             if config.thumbnails and not config.offline and thumb_root is not None:
                 datasets, rendered = await _render_thumbnails(datasets, fetcher, thumb_root, config, progress)
@@ -247,20 +236,54 @@ async def _label_terms(datasets: list[Dataset], config: BuildConfig, fetcher: Fe
     return out
 
 
-def _apply_history(
-    datasets: list[Dataset], state: State, now: datetime, config: BuildConfig
+async def _harvest(
+    entries: list[Entry], fetcher: Fetcher, state: State | None, config: BuildConfig, progress: Progress
+) -> list[Dataset]:
+    """Harvest and validate: each record with its findings, its status not yet decided."""
+    progress.start("harvest", len(entries))
+
+    def advance(d: Dataset) -> None:
+        status = decide_status(d)  # what the bar counts: tonight's answer, before history
+        progress.advance(status, f"{status} {d.url}")
+
+    datasets = await harvest(
+        entries,
+        fetcher,
+        thumb_size=config.thumbnail.card_size,
+        progress=advance,
+        # The thumbnail stage reads chunks only: harvest gathers what it needs.
+        thumbnails=config.thumbnails and not config.offline,
+        known_formats=state.get_root_formats(e.url for e in entries) if state is not None else None,
+    )
+    progress.finish()
+    memo = state.spec_checks if state is not None else {}
+    return [d.with_findings(validate(d, memo=memo)) for d in datasets]
+
+
+def _settle(
+    datasets: list[Dataset], state: State | None, now: datetime, config: BuildConfig
 ) -> tuple[list[Dataset], list[Dataset]]:
+    """Decide every status (here and only here) and, with a build state, merge the history.
+
+    Returns (kept, gone): gone are the datasets stale for longer than ``stale_days``.
+    """
+    if state is None:
+        return [_with_status(d, decide_status(d)) for d in datasets], []
     kept: list[Dataset] = []
     gone: list[Dataset] = []
     for d in datasets:
-        previous = state.get_dataset(d.url)
-        merged, is_gone = merge_with_history(d, previous, now, config.stale_days)
-        if d.status == "unreachable":
+        merged, is_gone = merge_with_history(d, state.get_dataset(d.url), now, config.stale_days)
+        if not d.reached:
             state.record_failure(d.url, now.isoformat(), "; ".join(d.errors))
         (gone if is_gone else kept).append(merged)
     # A dataset that left the CSVs leaves the catalog and the state with it.
     state.forget_missing({d.url for d in datasets})
     return kept, gone
+
+
+def _with_status(d: Dataset, status: str) -> Dataset:
+    # An offline build settles 100,000 records: copy only the ones that change.
+    return d if d.status == status else dataclasses.replace(d, status=status)  # type: ignore[arg-type]
 
 
 def _count_files(folder: Path) -> int:

@@ -12,7 +12,7 @@ import base64
 import io
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.config import ThumbnailConfig
@@ -27,6 +27,7 @@ from generator.sources.read import (
     parse_csv_text,
     parse_http_url,
 )
+from generator.history import decide_status
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 
@@ -157,7 +158,8 @@ async def run_check(options: CheckOptions) -> int:
             print("ngff-catalog check: no dataset rows to check")
             _write_summary(options.summary, [], [], options.out)
             return 0
-        datasets = [validate(d) for d in await harvest(entries, fetcher, thumb_size=options.thumbnail.card_size)]
+        found = await harvest(entries, fetcher, thumb_size=options.thumbnail.card_size, thumbnails=options.thumbnails)
+        datasets = [replace(d, status=decide_status(d)) for d in (d.with_findings(validate(d)) for d in found)]
         if options.thumbnails:
             options.out.mkdir(parents=True, exist_ok=True)
             datasets = await make_thumbnails(datasets, fetcher, options.out, options.thumbnail)

@@ -193,7 +193,7 @@ def estimate_read(metadata: Any, selection: Sequence[int | slice]) -> ReadCost:
 
 
 def is_label_image(dataset: Dataset) -> bool:
-    return dataset.kind == "labels" or bool(dataset.attributes and "image-label" in dataset.attributes)
+    return dataset.kind == "labels" or bool(dataset.documents and "image-label" in dataset.documents.image)
 
 
 def get_thumbnail_key(dataset: Dataset, config: ThumbnailConfig) -> str | None:

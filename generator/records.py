@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+from generator.readonly import EMPTY, ReadOnlyDict, freeze, freeze_optional
+
 Kind = Literal["image", "plate", "well", "bioformats2raw", "labels", "unknown"]
 Status = Literal["ok", "invalid", "unreachable", "stale"]
 
@@ -62,7 +64,11 @@ class Entry:
     source: str
     collection: str
     listings: tuple[Listing, ...]
-    columns: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+
+    def __post_init__(self) -> None:
+        if type(self.columns) is not ReadOnlyDict:
+            object.__setattr__(self, "columns", freeze(self.columns))
 
     @property
     def id(self) -> str:
@@ -84,7 +90,7 @@ class Entry:
             source=d.get("source", ""),
             collection=d.get("collection", ""),
             listings=tuple(Listing.from_dict(x) for x in d.get("listings", ())),
-            columns=dict(d.get("columns", {})),
+            columns=d.get("columns") or EMPTY,
         )
 
 
@@ -162,6 +168,10 @@ class Level:
     # The shape was stated by the CSV listing, not read from the data (offline
     # records): ``path`` is then a placeholder. Internal, like ``metadata``.
     listed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.metadata is not None and type(self.metadata) is not ReadOnlyDict:
+            object.__setattr__(self, "metadata", freeze(self.metadata))
 
     def to_dict(self, *, with_metadata: bool = False) -> dict[str, Any]:
         d = {
@@ -303,6 +313,76 @@ class Thumbnail:
 
 
 @dataclass(frozen=True, slots=True)
+class Findings:
+    """Messages a stage found about one dataset, in the order found.
+
+    Parsers return these instead of appending to a caller's list; ``+``
+    combines two (a message found twice is kept once).
+    """
+
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def error(cls, message: str) -> Findings:
+        return cls(errors=(message,))
+
+    @classmethod
+    def warning(cls, message: str) -> Findings:
+        return cls(warnings=(message,))
+
+    def __add__(self, other: Findings) -> Findings:
+        if not other.errors and not other.warnings:
+            return self
+        return Findings(_unique(self.errors + other.errors), _unique(self.warnings + other.warnings))
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.warnings)
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """The raw OME attributes harvest read, kept for validation.
+
+    ``image`` is the image's OME object (v3 ``attributes.ome``, or the v2
+    ``.zattrs``). ``container`` is that of the group the image was found in
+    (a plate, well, bioformats2raw or labels group), with ``container_kind``
+    saying which. Internal: kept in the build state, never in ``catalog.json``.
+    """
+
+    image: Mapping[str, Any]
+    container: Mapping[str, Any] | None = None
+    container_kind: Kind | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", freeze(self.image))
+        object.__setattr__(self, "container", freeze_optional(self.container))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "container": self.container, "container_kind": self.container_kind}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Documents:
+        return cls(image=d.get("image") or EMPTY, container=d.get("container"), container_kind=d.get("container_kind"))
+
+    @classmethod
+    def from_legacy(cls, attributes: Mapping[str, Any]) -> Documents:
+        """A state written before this record existed: one ``attributes`` object with the
+        container packed in under ``_container`` and ``_container_kind``."""
+        image = {k: v for k, v in attributes.items() if k not in ("_container", "_container_kind")}
+        container = attributes.get("_container")
+        return cls(
+            image=image,
+            container=container if isinstance(container, Mapping) else None,
+            container_kind=attributes.get("_container_kind") if isinstance(container, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Dataset:
     """Everything known about one dataset URL; the unit of ``catalog.json``."""
 
@@ -327,7 +407,7 @@ class Dataset:
     image_path: str = ""
     axes: tuple[Axis, ...] = ()
     resolutions: tuple[Level, ...] = ()
-    physical_sizes: Mapping[str, float] = field(default_factory=dict)
+    physical_sizes: Mapping[str, float] = field(default_factory=lambda: EMPTY)
     channels: tuple[Channel, ...] = ()
     uncompressed_bytes: int | None = None
     written_bytes: int | None = None
@@ -339,9 +419,29 @@ class Dataset:
     thumbnail: Thumbnail | None = None
     first_seen: str | None = None
     last_ok: str | None = None
-    # Raw OME attributes of the image (the "ome" object, or v2 attributes),
-    # kept for validation; not exported.
-    attributes: Mapping[str, Any] | None = None
+    # The raw documents, for validation; not exported.
+    documents: Documents | None = None
+    # False when the host could not be reached (the errors say why). Harvest
+    # reports it; the driver turns it into a status (``state.decide_status``),
+    # which no other stage sets.
+    reached: bool = True
+
+    def __post_init__(self) -> None:
+        if type(self.physical_sizes) is not ReadOnlyDict:
+            object.__setattr__(self, "physical_sizes", freeze(self.physical_sizes))
+        if self.rocrate is not None and type(self.rocrate) is not ReadOnlyDict:
+            object.__setattr__(self, "rocrate", freeze(self.rocrate))
+
+    @property
+    def findings(self) -> Findings:
+        return Findings(self.errors, self.warnings)
+
+    def with_findings(self, found: Findings) -> Dataset:
+        """This record with ``found`` added to its errors and warnings."""
+        combined = self.findings + found
+        if combined == self.findings:
+            return self
+        return dataclasses.replace(self, errors=combined.errors, warnings=combined.warnings)
 
     @property
     def id(self) -> str:
@@ -401,7 +501,8 @@ class Dataset:
         }
         if internal:
             d["thumbnail_record"] = self.thumbnail.to_dict() if self.thumbnail else None
-            d["attributes"] = self.attributes
+            d["documents"] = self.documents.to_dict() if self.documents else None
+            d["reached"] = self.reached
         return d
 
     @classmethod
@@ -439,8 +540,17 @@ class Dataset:
             thumbnail=Thumbnail.from_dict(thumb) if thumb else None,
             first_seen=d.get("first_seen"),
             last_ok=d.get("last_ok"),
-            attributes=d.get("attributes"),
+            documents=_documents_from(d),
+            reached=bool(d.get("reached", d.get("status") not in ("unreachable", "stale"))),
         )
+
+
+def _documents_from(d: Mapping[str, Any]) -> Documents | None:
+    if d.get("documents"):
+        return Documents.from_dict(d["documents"])
+    if d.get("attributes") is not None:  # a state written by an older ngff-catalog
+        return Documents.from_legacy(d["attributes"])
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,24 +29,21 @@ on, so a call from a worker thread fails loudly instead of racing.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import json
 import sqlite3
 import time
 import zlib
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
+from generator.history import GOOD_STATUSES
 from generator.records import Dataset
 
 SCHEMA_VERSION = 1
 DB_NAME = "state.sqlite"
 THUMBNAILS = "thumbnails"
-# Statuses whose record holds facts worth keeping when the host is down later.
-GOOD_STATUSES = ("ok", "invalid")
-LAST_OK_PREFIX = "last OK on "
 FAILURES_KEPT = 50  # per URL: enough for a report, bounded for a years-old cache
 
 _SCHEMA = """
@@ -99,12 +96,6 @@ class StateError(Exception):
 
 def _iso_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 (``Z`` or offset, or a bare date) -> aware UTC datetime."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 class State:
@@ -275,6 +266,28 @@ class State:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def get_root_formats(self, urls: Iterable[str]) -> dict[str, int]:
+        """The Zarr format of each dataset's root document at the last build, for those the
+        state holds one of (its validators): a warm rebuild asks for that format first."""
+        names = {"/zarr.json": 3, "/.zattrs": 2}
+        candidates: dict[str, tuple[str, int]] = {}
+        for url in urls:
+            for name, fmt in names.items():
+                candidates[url.rstrip("/") + name] = (url, fmt)
+        found: dict[str, int] = {}
+        keys = list(candidates)
+        for start in range(0, len(keys), 500):  # SQLite's bound on host parameters
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT url FROM validators WHERE url IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            for (key,) in rows:
+                url, fmt = candidates[key]
+                # Both present (a dataset converted in place): zarr.json wins, as the probe order did.
+                if found.get(url) != 3:
+                    found[url] = fmt
+        return found
+
     def first_seen(self, url: str) -> str | None:
         row = self._db.execute("SELECT first_seen FROM datasets WHERE url=?", (url,)).fetchone()
         return row[0] if row else None
@@ -375,58 +388,3 @@ class SpecChecks:
         self._db.execute(
             "INSERT OR REPLACE INTO spec_checks (key, messages) VALUES (?, ?)", (key, json.dumps(messages))
         )
-
-
-def _without_last_ok(warnings: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(w for w in warnings if not w.startswith(LAST_OK_PREFIX))
-
-
-def merge_with_history(
-    current: Dataset, previous: Dataset | None, now: datetime, stale_days: int
-) -> tuple[Dataset, bool]:
-    """Combine tonight's harvest of a URL with what the state remembers.
-
-    Returns (dataset, gone). The rules:
-
-    - ok or invalid: the host answered. ``first_seen`` is kept from the
-      previous record (else now) and ``last_ok`` becomes now: ``last_ok`` is
-      the last time the dataset was *reached*, whether or not it validated,
-      because both prove the URL serves that data.
-    - unreachable (after the fetcher's retries) with a previous good record:
-      the previous facts (array facts, metadata, thumbnail) come back with
-      status ``stale``, tonight's errors, and a warning "last OK on
-      YYYY-MM-DD"; the listing provenance (source, collection, listings) is
-      tonight's, because the CSVs are read fresh every build. If ``last_ok``
-      is more than ``stale_days`` ago, ``gone`` is True: the build moves it
-      from the catalog to the report.
-    - unreachable and never good before: unchanged (keeps its first_seen).
-    """
-    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-    now_iso = now.isoformat()
-    first_seen = (previous.first_seen if previous else None) or current.first_seen or now_iso
-    if current.status in GOOD_STATUSES:
-        return dataclasses.replace(
-            current,
-            first_seen=first_seen,
-            last_ok=now_iso,
-            warnings=_without_last_ok(current.warnings),
-        ), False
-
-    last_ok = previous.last_ok if previous is not None else None
-    if previous is None or not last_ok or previous.status not in (*GOOD_STATUSES, "stale"):
-        return dataclasses.replace(current, first_seen=first_seen, last_ok=None), False
-
-    when = parse_timestamp(last_ok)
-    stale = dataclasses.replace(
-        previous,
-        url=current.url,
-        source=current.source,
-        collection=current.collection,
-        listings=current.listings or previous.listings,
-        status="stale",
-        errors=current.errors,
-        warnings=(*_without_last_ok(previous.warnings), f"{LAST_OK_PREFIX}{when.date().isoformat()}"),
-        first_seen=first_seen,
-        last_ok=last_ok,
-    )
-    return stale, now - when > timedelta(days=stale_days)

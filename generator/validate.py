@@ -2,8 +2,9 @@
 
 Pure (no I/O). The attribute documents are checked with ``ome-zarr-models``
 (0.4 and 0.5); the array facts get the checks the OME-NGFF validator adds
-(same ndim and dtype at every level, axes vs ``dimension_names``). Findings
-are appended to the record's errors and warnings, and ``status`` is set.
+(same ndim and dtype at every level, axes vs ``dimension_names``). The
+findings come back as a ``Findings`` record; the driver adds them to the
+dataset and decides its status.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import json
 import re
 import warnings as pywarnings
-from dataclasses import replace
 from typing import Any, Mapping, Protocol
 
 import pydantic
@@ -29,7 +29,7 @@ from ome_zarr_models.v05.image_label import ImageLabelAttrs as LabelV05
 from ome_zarr_models.v05.labels import LabelsAttrs as LabelsV05
 from ome_zarr_models.v05.well import WellAttrs as WellV05
 
-from .records import Dataset
+from .records import Dataset, Documents, Findings
 
 MODELS: dict[str, dict[str, type[pydantic.BaseModel]]] = {
     "0.4": {"image": ImageV04, "label": LabelV04, "plate": HCSV04, "well": WellV04, "bioformats2raw": BF2RawV04, "labels": LabelsV04},
@@ -48,75 +48,66 @@ class SpecMemo(Protocol):
     def __setitem__(self, key: str, value: list[str]) -> None: ...
 
 
-def validate(dataset: Dataset, *, memo: SpecMemo | None = None) -> Dataset:
-    """Add spec errors and warnings to ``dataset`` and set its status.
+def validate(dataset: Dataset, *, memo: SpecMemo | None = None) -> Findings:
+    """What the spec and the validator's checks find wrong with ``dataset``.
 
-    ``memo`` skips the spec models for documents already checked: they are
-    the slow part, and most documents are unchanged from one build to the next.
+    Pure: the record is not changed, and no status is set (the build driver
+    decides it from these findings and the harvest's). ``memo`` skips the
+    spec models for documents already checked: they are the slow part, and
+    most documents are unchanged from one build to the next.
     """
-    if dataset.status == "unreachable":
-        return dataset
-    errors = list(dataset.errors)
-    warnings = list(dataset.warnings)
-    attrs = dataset.attributes
-    if attrs is not None:
-        _check_attributes(dataset, attrs, errors, warnings, memo)
-        _check_levels(dataset, errors)
-        _advise(dataset, attrs, warnings)
-    status = "invalid" if errors else ("stale" if dataset.status == "stale" else "ok")
-    return replace(dataset, errors=_unique(errors), warnings=_unique(warnings), status=status)
+    docs = dataset.documents
+    if not dataset.reached or docs is None:
+        return Findings()
+    return _check_documents(dataset, docs, memo) + _check_levels(dataset) + _advise(dataset, docs)
 
 
-def _unique(items: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _model_version(dataset: Dataset, errors: list[str], warnings: list[str]) -> str | None:
-    """Which validator applies, reporting versions that have none."""
+def _model_version(dataset: Dataset) -> tuple[str | None, Findings]:
+    """Which validator applies, with a finding for versions that have none."""
     version = dataset.ngff_version
     default = "0.4" if dataset.zarr_format == 2 else "0.5"
     if version is None:
-        errors.append("no NGFF version: the metadata does not say which OME-NGFF version it follows")
-        return default
+        return default, Findings.error("no NGFF version: the metadata does not say which OME-NGFF version it follows")
     if version in MODELS:
-        return version
+        return version, Findings()
     if KNOWN_VERSION.fullmatch(version):
-        warnings.append(f"no validator for NGFF version {version}: metadata not checked against the spec")
-        return None
-    errors.append(f"unrecognised NGFF version {version!r}")
+        return None, Findings.warning(f"no validator for NGFF version {version}: metadata not checked against the spec")
     # The spec model still reports the version field (and anything else) precisely.
-    return default
+    return default, Findings.error(f"unrecognised NGFF version {version!r}")
 
 
-def _check_attributes(
-    dataset: Dataset, attrs: Mapping[str, Any], errors: list[str], warnings: list[str], memo: SpecMemo | None
-) -> None:
-    version = _model_version(dataset, errors, warnings)
+def _check_documents(dataset: Dataset, docs: Documents, memo: SpecMemo | None) -> Findings:
+    version, found = _model_version(dataset)
     if version is None:
-        return
+        return found
     models = MODELS[version]
-    image = {k: v for k, v in attrs.items() if not k.startswith("_container")}
+    errors: list[str] = []
+    image: Mapping[str, Any] = docs.image
+    container = docs.container
     where = f"{dataset.image_path}: " if dataset.image_path else ""
     if "multiscales" in image:
         model = models["label"] if "image-label" in image else models["image"]
-        if version == "0.5" and "version" not in image and "version" in (attrs.get("_container") or {}):
-            image = {"version": attrs["_container"]["version"], **image}
-        errors.extend(where + m for m in _spec_errors(model, image, memo))
-    container = attrs.get("_container")
-    kind = attrs.get("_container_kind")
-    if isinstance(container, Mapping):
-        if kind == "plate" or "plate" in container:
-            model = models["plate"]
-        elif kind == "well":
-            model = models["well"]
-        elif kind == "bioformats2raw":
-            model = models["bioformats2raw"]
-        elif kind == "labels" and "labels" in container:
-            model = models["labels"]
-        else:
-            model = None
+        if version == "0.5" and "version" not in image and container is not None and "version" in container:
+            # A 0.5 image inside a container inherits the container's version.
+            image = {"version": container["version"], **image}
+        errors += (where + m for m in _spec_errors(model, image, memo))
+    if container is not None:
+        model = _container_model(models, docs.container_kind, container)
         if model is not None:
-            errors.extend(_spec_errors(model, dict(container), memo))
+            errors += _spec_errors(model, container, memo)
+    return found + Findings(errors=tuple(errors))
+
+
+def _container_model(
+    models: Mapping[str, type[pydantic.BaseModel]], kind: str | None, container: Mapping[str, Any]
+) -> type[pydantic.BaseModel] | None:
+    if kind == "plate" or "plate" in container:
+        return models["plate"]
+    if kind in ("well", "bioformats2raw"):
+        return models[kind]
+    if kind == "labels" and "labels" in container:
+        return models["labels"]
+    return None
 
 
 def _spec_errors(model: type[pydantic.BaseModel], doc: Mapping[str, Any], memo: SpecMemo | None) -> list[str]:
@@ -151,11 +142,12 @@ def describe_errors(model: type[pydantic.BaseModel], doc: Mapping[str, Any]) -> 
     return []
 
 
-def _check_levels(dataset: Dataset, errors: list[str]) -> None:
+def _check_levels(dataset: Dataset) -> Findings:
     """The OME-NGFF validator's array checks, over the levels whose metadata was read."""
     levels = [lv for lv in dataset.resolutions if not lv.inferred]
     if not levels:
-        return
+        return Findings()
+    errors: list[str] = []
     first = levels[0]
     for lv in levels[1:]:
         if len(lv.shape) != len(first.shape):
@@ -172,12 +164,16 @@ def _check_levels(dataset: Dataset, errors: list[str]) -> None:
             continue
         if len(dims) != len(names) or any(d is not None and d != n for d, n in zip(dims, names)):
             errors.append(f"level {lv.path!r}: dimension_names {dims} do not match the axes {names}")
+    return Findings(errors=tuple(errors))
 
 
-def _advise(dataset: Dataset, attrs: Mapping[str, Any], warnings: list[str]) -> None:
-    if "multiscales" in attrs and "image-label" not in attrs and not isinstance(attrs.get("omero"), Mapping):
+def _advise(dataset: Dataset, docs: Documents) -> Findings:
+    warnings: list[str] = []
+    image = docs.image
+    if "multiscales" in image and "image-label" not in image and not isinstance(image.get("omero"), Mapping):
         warnings.append("no 'omero' rendering metadata: thumbnails use auto-contrast and default colours")
     if dataset.cors is False:
         warnings.append("no CORS header: browser viewers on other sites cannot read this dataset")
     # Inferred levels are a harvesting economy, not a finding about the data:
     # the per-level table marks them, and no warning is raised.
+    return Findings(warnings=tuple(warnings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,9 +15,11 @@ import zarr
 from generator.dev import samples
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
-from generator.harvest.parse import HarvestProblem, parse_ome_xml_series, parse_rocrate
-from generator.records import Entry, Listing
-from generator.sources.columns import dataset_from_entry
+from generator.harvest.parse import HarvestProblem, parse_ome_xml_series
+from generator.harvest.rocrate import parse_rocrate
+from generator.records import Dataset, Entry, Listing
+from generator.sources.columns import Listed, dataset_from_entry, parse_listed
+from generator.history import decide_status
 from generator.validate import validate
 
 from .conftest import StaticServer, start_static_server
@@ -27,6 +30,12 @@ GREEN = samples.ChannelSpec("GFP", "00FF00", 20, 800, active=False)
 
 def entry(url: str, **columns: str) -> Entry:
     return Entry(url=url, source="test", collection="c.csv", listings=(Listing("c.csv", 2, "test", "c.csv"),), columns=columns)
+
+
+def judged(ds: Dataset) -> Dataset:
+    """A harvested record as the build driver finishes it: validated, its status decided."""
+    checked = ds.with_findings(validate(ds))
+    return dataclasses.replace(checked, status=decide_status(checked))
 
 
 def add_stats(image: Path, written: dict[str, int]) -> None:
@@ -87,7 +96,7 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     server.log.clear()
     async with Fetcher() as f:
         ds = await harvest_one(entry(server.url_for("v05.zarr"), description="from the CSV", name="csv name"), f)
-    assert ds.status == "ok", ds.errors
+    assert decide_status(ds) == "ok", ds.errors
     assert (ds.kind, ds.zarr_format, ds.ngff_version, ds.image_path) == ("image", 3, "0.5", "")
     assert [(a.name, a.type, a.unit) for a in ds.axes] == [("c", "channel", None), ("y", "space", "micrometer"), ("x", "space", "micrometer")]
     assert ds.shape == (2, 512, 384) and ds.level0.dtype == "uint16"
@@ -105,7 +114,7 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     assert ds.description == "from the CSV"
     assert ds.cors is True and ds.written_bytes is None
     assert (ds.source, ds.collection, ds.listings[0].line) == ("test", "c.csv", 2)
-    assert ds.attributes["version"] == "0.5" and "multiscales" in ds.attributes
+    assert ds.documents.image["version"] == "0.5" and "multiscales" in ds.documents.image
     assert len(requests_for(server, "v05.zarr")) <= 3
 
 
@@ -122,7 +131,7 @@ async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -
     server.log.clear()
     async with Fetcher() as f:
         out = await harvest([entry(server.url_for(f"v04/{n}.zarr")) for n in "abc"], f)
-    assert [d.status for d in out] == ["ok"] * 3
+    assert [decide_status(d) for d in out] == ["ok"] * 3
     for ds in out:
         assert (ds.kind, ds.zarr_format, ds.ngff_version) == ("image", 2, "0.4")
         assert ds.level0.chunks == (1, 128, 128) and ds.level0.shards is None and ds.level0.codecs == ("blosc",)
@@ -131,6 +140,39 @@ async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -
     counts = sorted(len(requests_for(server, f"v04/{n}.zarr")) for n in "abc")
     assert counts[-1] <= 4 and counts[:2] == [3, 3]
     assert sum(p.endswith("zarr.json") for p in server.log.paths()) == 1
+
+
+async def test_a_format_the_state_knows_is_asked_first(server: StaticServer) -> None:
+    """The driver passes the format a dataset had at the last build: no probe, no waiting on neighbours."""
+    url = server.url_for("v04/b.zarr")
+    server.log.clear()
+    async with Fetcher() as f:
+        cold = await harvest([entry(url)], f)
+    assert [p.rsplit("/", 1)[-1] for p in requests_for(server, "v04/b.zarr")][:2] == ["zarr.json", ".zattrs"]
+    server.log.clear()
+    async with Fetcher() as f:
+        warm = await harvest([entry(url)], f, known_formats={url: 2})
+    paths = requests_for(server, "v04/b.zarr")
+    assert paths[0].endswith("/.zattrs") and not any(p.endswith("zarr.json") for p in paths)
+    assert warm == cold and warm[0].zarr_format == 2
+
+
+async def test_plate_montage_facts_are_harvested_for_the_thumbnail_stage(server: StaticServer) -> None:
+    async with Fetcher() as f:
+        with_montage = await harvest_one(entry(server.url_for("plate04.zarr")), f)
+        server.log.clear()
+        without = await harvest_one(entry(server.url_for("plate04.zarr")), f, thumbnails=False)
+    plate = with_montage.plate
+    lowest = with_montage.resolutions[-1].path
+    # Every well's first field, at its lowest level, with that level's array document.
+    assert [m.path for m in plate.montage] == list(plate.field_paths) and len(plate.montage) == plate.wells == 6
+    assert all(m.level_path == lowest and m.metadata["shape"] == [2, 32, 32] for m in plate.montage)
+    other_fields = [p for p in server.log.paths() if p.endswith(f"/{lowest}/.zarray") and "/A/1/0/" not in p]
+    assert without.plate.montage == () and other_fields == []
+    # Internal: the build state keeps it, catalog.json does not.
+    assert len(with_montage.to_dict(internal=True)["plate"]["montage"]) == 6
+    assert "montage" not in with_montage.to_dict()["plate"]
+    assert dataclasses.replace(with_montage, plate=dataclasses.replace(plate, montage=())) == without
 
 
 async def test_plates(server: StaticServer) -> None:
@@ -144,18 +186,18 @@ async def test_plates(server: StaticServer) -> None:
     assert (p5.kind, p5.ngff_version, p5.zarr_format) == ("plate", "0.5", 3)
     assert (p5.plate.rows, p5.plate.columns, p5.plate.wells, p5.plate.fields) == (2, 3, 2, 1)
     assert p5.plate.well_paths == ("A/1", "B/3") and p5.plate.row_names == ("A", "B")
-    assert validate(p4).status == "ok" and validate(p5).status == "ok"
+    assert judged(p4).status == "ok" and judged(p5).status == "ok"
 
 
 @pytest.mark.parametrize("name, columns, series", [("bf_series", {}, ("0", "1")), ("bf_xml", {}, ("0", "1")), ("bf_csv", {"series0": "1"}, ("1",))])
 async def test_bioformats2raw(server: StaticServer, name: str, columns: dict, series: tuple) -> None:
     async with Fetcher() as f:
         ds = await harvest_one(entry(server.url_for(f"{name}.zarr"), **columns), f)
-    assert ds.status == "ok", ds.errors
+    assert decide_status(ds) == "ok", ds.errors
     assert ds.kind == "bioformats2raw" and ds.series == series
     assert ds.image_path == series[0]
     assert ds.shape == ((1, 1, 1, 32, 48) if series[0] == "0" else (1, 1, 1, 16, 16))
-    assert validate(ds).errors == ()
+    assert judged(ds).errors == ()
 
 
 def test_ome_xml_refuses_entities() -> None:
@@ -170,8 +212,8 @@ async def test_labels(server: StaticServer) -> None:
         group, label = await harvest([entry(server.url_for("labelled.zarr/labels")), entry(server.url_for("labelled.zarr/labels/cells"))], f)
     assert group.kind == "labels" and group.labels == ("cells",) and group.image_path == "cells"
     assert group.shape == (64, 64) and group.level0.dtype == "uint8"
-    assert label.kind == "labels" and "image-label" in label.attributes
-    assert validate(group).status == "ok" and validate(label).status == "ok"
+    assert label.kind == "labels" and "image-label" in label.documents.image
+    assert judged(group).status == "ok" and judged(label).status == "ok"
 
 
 async def test_written_bytes_from_challenge_stats(server: StaticServer) -> None:
@@ -192,14 +234,14 @@ async def test_cors_false(tmp_path: Path) -> None:
             ds = await harvest_one(entry(info.url_for("img.zarr")), f)
     finally:
         srv.stop()
-    assert ds.status == "ok" and ds.cors is False
-    assert any("CORS" in w for w in validate(ds).warnings)
+    assert decide_status(ds) == "ok" and ds.cors is False
+    assert any("CORS" in w for w in judged(ds).warnings)
 
 
 async def test_broken_datasets_get_clear_errors_and_the_rest_harvests(server: StaticServer) -> None:
     names = ["missing.zarr", "badjson.zarr", "notome.zarr", "noaxes.zarr", "hostile.zarr", "v05.zarr"]
     async with Fetcher() as f:
-        out = {d.url.rsplit("/", 1)[-1]: validate(d) for d in await harvest([entry(server.url_for(n)) for n in names], f)}
+        out = {d.url.rsplit("/", 1)[-1]: judged(d) for d in await harvest([entry(server.url_for(n)) for n in names], f)}
     assert out["missing.zarr"].status == "unreachable"
     assert "not found" in out["missing.zarr"].errors[0] and "HTTP 404" in out["missing.zarr"].errors[0]
     assert out["badjson.zarr"].status == "invalid"
@@ -228,6 +270,29 @@ def test_dataset_from_entry_uses_csv_columns_only() -> None:
     assert ds.name == "P170.ome.zarr" and ds.description == "yeast" and ds.license == "CC-BY-4.0"
     bare = dataset_from_entry(entry("https://example.org/x.zarr", written="n/a", shape="a,b"))
     assert bare.kind == "unknown" and bare.written_bytes is None and bare.shape is None
+
+
+async def test_what_the_listing_says_fills_in_only_where_the_data_is_silent(server: StaticServer) -> None:
+    columns = dict(name="Listed name", license="CC0-1.0", origin="https://example.org", shape="9,9", written="123", organismId="NCBI:txid9606")
+    async with Fetcher() as f:
+        read, missing = await harvest([entry(server.url_for("v05.zarr"), **columns), entry(server.url_for("missing.zarr"), **columns)], f)
+    # Read: the data's facts win (crate name and license, measured shape); the rest comes from the listing.
+    assert (read.name, read.license, read.shape) == ("Crated name", "https://creativecommons.org/licenses/by/4.0/", (2, 512, 384))
+    assert (read.origin, read.written_bytes) == ("https://example.org", 123) and read.reached
+    # Not reached: the listing's descriptive facts, but no array facts nothing confirmed.
+    assert (missing.name, missing.license, missing.origin, missing.written_bytes) == ("Listed name", "CC0-1.0", "https://example.org", 123)
+    assert (missing.kind, missing.shape, missing.documents, missing.reached) == ("unknown", None, None, False)
+    assert missing.organism.id == "NCBITaxon:9606" and "not found" in missing.errors[0]
+    # Harvest reports; only the driver's decide_status turns that into a status.
+    assert (decide_status(read), decide_status(missing)) == ("ok", "unreachable")
+
+
+def test_parse_listed_reads_each_column_once() -> None:
+    listed = parse_listed({"name": " Dataset name ", "shape": "1,2,3", "chunks": "1,2", "shards": "1,2,3", "series0": " s/0 ", "wells": "4", "images": "8"})
+    assert listed.name is None  # a template placeholder says nothing
+    assert (listed.shape, listed.chunks, listed.shards) == ((1, 2, 3), None, (1, 2, 3))  # chunks of another rank are dropped
+    assert (listed.series0, listed.kind, listed.plate.fields) == ("s/0", "plate", 2)
+    assert parse_listed({}) == Listed()
 
 
 def test_template_placeholders_and_zero_sizes_count_as_absent() -> None:
@@ -263,7 +328,7 @@ async def test_challenge_testdata(corpus: Path, corpus_server: StaticServer) -> 
         two_d, bf, hcs = await harvest([entry(corpus_server.url_for(f"{base}/{n}.zarr")) for n in ("2d", "bf2raw", "hcs")], f)
     for ds in (two_d, bf, hcs):
         assert ds.ngff_version == "0.4" and ds.zarr_format == 2
-        assert validate(ds).status == "ok", validate(ds).errors
+        assert judged(ds).status == "ok", judged(ds).errors
     assert two_d.kind == "image" and two_d.shape == (1, 3, 1, 64, 64) and len(two_d.channels) == 3
     assert bf.kind == "bioformats2raw" and bf.series == ("0", "1") and bf.image_path == "0" and bf.shape == (1, 1, 1, 8, 8)
     assert hcs.kind == "plate" and hcs.image_path == "A/1/0"
@@ -275,7 +340,7 @@ async def test_validator_samples_are_invalid(corpus: Path, corpus_server: Static
     names = sorted(p.name for p in (corpus / "validator-test-samples" / "invalid").iterdir())
     assert names
     async with Fetcher() as f:
-        out = [validate(d) for d in await harvest([entry(corpus_server.url_for(f"validator-test-samples/invalid/{n}")) for n in names], f)]
+        out = [judged(d) for d in await harvest([entry(corpus_server.url_for(f"validator-test-samples/invalid/{n}")) for n in names], f)]
     by_name = dict(zip(names, out))
     for name, ds in by_name.items():
         assert ds.status == "invalid", (name, ds.errors)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Channel, Dataset, Level, Listing, Term, Thumbnail
-from generator.state import DB_NAME, SCHEMA_VERSION, State, merge_with_history
+from generator.records import Axis, Channel, Dataset, Documents, Entry, Level, Listing, Term, Thumbnail
+from generator.history import decide_status, merge_with_history
+from generator.state import DB_NAME, SCHEMA_VERSION, State
+from generator.validate import validate
 
 T0 = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)
 
@@ -40,7 +44,7 @@ def good_dataset(url: str = "https://example.org/a.zarr", **kw) -> Dataset:
         ),
         channels=(Channel("DAPI", "0000FF", 0, 1000),),
         thumbnail=Thumbnail("abc123", "thumbnails/abc123-256.webp", "thumbnails/abc123-1024.webp", 256, 256),
-        attributes={"ome": {"version": "0.5"}},
+        documents=Documents(image={"version": "0.5", "multiscales": []}, container={"plate": {}}, container_kind="plate"),
     )
     return dataclasses.replace(base, **kw)
 
@@ -52,6 +56,7 @@ def unreachable(url: str = "https://example.org/a.zarr", message: str = "HTTP 50
         collection="lab/set1",
         listings=(Listing("subs.csv", 4, "lab", "lab/set1"),),
         status="unreachable",
+        reached=False,
         errors=(message,),
         name="Nuclei (from CSV)",
     )
@@ -134,6 +139,59 @@ def test_dataset_round_trip_keeps_internal_fields(tmp_path: Path) -> None:
         assert st.last_ok(ds.url) == "2026-01-09T02:00:00+00:00"
         assert st.get_thumbnail_key(ds.url) == "abc123"
         assert st.get_dataset("https://example.org/other.zarr") is None
+
+
+def test_a_state_written_before_the_documents_record_still_reads(tmp_path: Path) -> None:
+    """CI restores last night's cache: its records hold one 'attributes' object with the container packed in."""
+    ds = good_dataset(kind="plate", image_path="A/1/0")
+    legacy = ds.to_dict(internal=True)
+    del legacy["documents"], legacy["reached"]
+    legacy["attributes"] = {"version": "0.5", "multiscales": [], "_container": {"plate": {}}, "_container_kind": "plate"}
+    with State(tmp_path) as st:
+        st._db.execute(
+            "INSERT INTO datasets (url, record, good, status, first_seen, last_ok, last_seen) VALUES (?, ?, 1, 'ok', ?, ?, ?)",
+            (ds.url, json.dumps(legacy), "2026-01-01", "2026-01-01", "2026-01-01"),
+        )
+        back = st.get_dataset(ds.url)
+    assert back is not None and back.documents == ds.documents and back.reached
+    assert dataclasses.replace(back, first_seen=None, last_ok=None) == ds
+    assert validate(back) == validate(ds)
+
+
+def test_records_hold_read_only_mappings_that_pickle_and_serialise() -> None:
+    ds = good_dataset(physical_sizes={"y": 0.5}, rocrate={"name": "crate"})
+    for mapping in (ds.documents.image, ds.documents.container["plate"], ds.physical_sizes, ds.rocrate, ds.level0.metadata):
+        with pytest.raises(TypeError, match="read-only"):
+            mapping["x"] = 1  # type: ignore[index]
+    with pytest.raises(TypeError):
+        ds.physical_sizes.update(x=1.0)  # type: ignore[attr-defined]
+    entry = Entry(url="https://h/a.zarr", source="s", collection="c", listings=(), columns={"name": "a"})
+    with pytest.raises(TypeError):
+        entry.columns["name"] = "b"  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(ds)) == ds and pickle.loads(pickle.dumps(entry)) == entry
+    assert Dataset.from_dict(json.loads(json.dumps(ds.to_dict(internal=True)))) == ds
+    # The raw documents are internal: catalog.json never carries them.
+    assert not {"documents", "reached", "attributes"} & set(ds.to_dict())
+
+
+def test_root_formats_of_the_last_build(tmp_path: Path) -> None:
+    with State(tmp_path) as st:
+        st.put_validators("https://h/a.zarr/zarr.json", '"e"', None, b"{}")
+        st.put_validators("https://h/b.zarr/.zattrs", '"e"', None, b"{}")
+        st.put_validators("https://h/c.zarr/0/.zarray", '"e"', None, b"{}")  # a level, not a root
+        urls = [f"https://h/{n}.zarr" for n in "abc"] + [f"https://h/many/{i}.zarr" for i in range(600)]
+        assert st.get_root_formats(urls) == {"https://h/a.zarr": 3, "https://h/b.zarr": 2}
+
+
+def test_status_is_decided_from_reach_errors_and_history() -> None:
+    prev = good_dataset(first_seen="2025-12-01T02:00:00+00:00", last_ok="2026-01-05T02:00:00+00:00")
+    assert decide_status(good_dataset()) == "ok"
+    assert decide_status(good_dataset(errors=("bad",))) == "invalid"
+    assert decide_status(unreachable()) == "unreachable"
+    assert decide_status(unreachable(), prev) == "stale"
+    assert decide_status(unreachable(), dataclasses.replace(prev, last_ok=None)) == "unreachable"
+    # What a harvest record says of its own status is not consulted.
+    assert decide_status(good_dataset(status="unreachable")) == "ok"
 
 
 def test_outage_does_not_overwrite_the_last_good_record(tmp_path: Path) -> None:
@@ -243,7 +301,7 @@ def test_ok_then_unreachable_is_stale_with_previous_facts() -> None:
     assert merged.resolutions == prev.resolutions and merged.axes == prev.axes
     assert merged.channels == prev.channels and merged.organism == prev.organism
     assert merged.thumbnail == prev.thumbnail
-    assert merged.attributes == prev.attributes
+    assert merged.documents == prev.documents
     assert merged.first_seen == prev.first_seen and merged.last_ok == prev.last_ok
     # Provenance comes from tonight's CSVs.
     assert merged.listings == unreachable().listings

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Dataset, Level
+from generator.records import Axis, Dataset, Documents, Findings, Level
+from generator.history import decide_status
 from generator.validate import validate
 
 
@@ -18,8 +20,15 @@ def load_jsonc(path: Path) -> dict:
     return json.loads(text)
 
 
-def record(attrs: dict, version: str | None, zarr_format: int, **kw) -> Dataset:
-    return Dataset(url="https://example.org/x.zarr", ngff_version=version, zarr_format=zarr_format, attributes=attrs, **kw)
+def record(image: dict, version: str | None, zarr_format: int, *, container: dict | None = None, kind: str | None = None, **kw) -> Dataset:
+    docs = Documents(image=image, container=container, container_kind=kind)  # type: ignore[arg-type]
+    return Dataset(url="https://example.org/x.zarr", ngff_version=version, zarr_format=zarr_format, documents=docs, **kw)
+
+
+def judged(ds: Dataset) -> Dataset:
+    """The record as the build driver finishes it: validate's findings added, the status decided."""
+    checked = ds.with_findings(validate(ds))
+    return dataclasses.replace(checked, status=decide_status(checked))
 
 
 def ome_of(doc: dict, version: str) -> dict:
@@ -27,13 +36,13 @@ def ome_of(doc: dict, version: str) -> dict:
 
 
 def as_record(doc: dict, version: str) -> Dataset:
-    """Wrap an example document the way harvest would: images direct, containers as _container."""
+    """Wrap an example document the way harvest would: an image as the image, a container as the container."""
     ome = ome_of(doc, version)
     zf = 2 if version == "0.4" else 3
     if "multiscales" in ome:
         return record(ome, version, zf)
     kind = "plate" if "plate" in ome else "well" if "well" in ome else "bioformats2raw"
-    return record({"_container": ome, "_container_kind": kind}, version, zf)
+    return record({}, version, zf, container=ome, kind=kind)
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
@@ -44,11 +53,11 @@ def test_spec_examples_validate(corpus: Path, version: str) -> None:
     docs.pop("ome/series-2.json")  # an OME/ group listing series: not a dataset of its own
     assert len(docs) >= 7
     for name, doc in docs.items():
-        ds = validate(as_record(doc, version))
+        ds = judged(as_record(doc, version))
         assert ds.status == "ok" and ds.errors == (), (name, ds.errors)
     # A label image: the example's image-label on the example multiscales.
     image = ome_of(docs["multiscales_strict/multiscales_example.json"], version)
-    ds = validate(record({**image, "image-label": ome_of(label, version)["image-label"]}, version, 2 if version == "0.4" else 3))
+    ds = judged(record({**image, "image-label": ome_of(label, version)["image-label"]}, version, 2 if version == "0.4" else 3))
     assert ds.status == "ok", ds.errors
 
 
@@ -57,7 +66,7 @@ def test_broken_examples_are_invalid_with_json_paths(corpus: Path, version: str)
     doc = load_jsonc(corpus / "ngff-spec" / version / "examples" / "multiscales_strict" / "multiscales_example.json")
     ome = ome_of(doc, version)
     del ome["multiscales"][0]["axes"]
-    ds = validate(record(ome, version, 2 if version == "0.4" else 3))
+    ds = judged(record(ome, version, 2 if version == "0.4" else 3))
     assert ds.status == "invalid"
     assert "multiscales.0.axes: Field required" in ds.errors
 
@@ -73,19 +82,19 @@ def test_0_6_has_no_validator_only_a_warning(corpus: Path) -> None:
             continue
         ome = doc["ome"]
         if "version" not in ome:  # a few invalid ones leave it out: that alone makes them invalid
-            ds = validate(record(ome, None, 3))
+            ds = judged(record(ome, None, 3))
             assert ds.status == "invalid" and ds.errors[0].startswith("no NGFF version"), path
             continue
-        ds = validate(record(ome, ome["version"], 3))
+        ds = judged(record(ome, ome["version"], 3))
         assert ds.status == "ok"
         assert ds.warnings[0] == f"no validator for NGFF version {ome['version']}: metadata not checked against the spec"
 
 
 def test_versions() -> None:
     image = {"multiscales": [{"axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]}
-    assert validate(record(image, "0.3", 2)).warnings[0].startswith("no validator for NGFF version 0.3")
-    assert validate(record(image, None, 2)).errors[0].startswith("no NGFF version")
-    bad = validate(record(image, "abc123", 2))
+    assert judged(record(image, "0.3", 2)).warnings[0].startswith("no validator for NGFF version 0.3")
+    assert judged(record(image, None, 2)).errors[0].startswith("no NGFF version")
+    bad = judged(record(image, "abc123", 2))
     assert bad.status == "invalid" and bad.errors[0] == "unrecognised NGFF version 'abc123'"
 
 
@@ -103,16 +112,16 @@ def _image(version: str = "0.4") -> dict:
 def test_level_checks() -> None:
     axes = (Axis("c", "channel"), Axis("y", "space"), Axis("x", "space"))
     good = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (2, 32, 32), "uint8", metadata={}))
-    assert validate(record(_image(), "0.4", 2, axes=axes, resolutions=good)).status == "ok"
+    assert judged(record(_image(), "0.4", 2, axes=axes, resolutions=good)).status == "ok"
     mixed = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (32, 32), "uint16", metadata={}))
-    errs = validate(record(_image(), "0.4", 2, axes=axes, resolutions=mixed)).errors
+    errs = judged(record(_image(), "0.4", 2, axes=axes, resolutions=mixed)).errors
     assert "level '1': 2 dimensions, but level '0' has 3" in errs
     assert "level '1': data type uint16, but level '0' has uint8" in errs
     dims = (Level("0", (2, 64, 64), "uint8", metadata={"dimension_names": ["c", "x", "y"]}),)
-    errs = validate(record({"version": "0.5", **_image("0.5")}, "0.5", 3, axes=axes, resolutions=dims)).errors
+    errs = judged(record({"version": "0.5", **_image("0.5")}, "0.5", 3, axes=axes, resolutions=dims)).errors
     assert any("dimension_names ['c', 'x', 'y'] do not match the axes ['c', 'y', 'x']" in e for e in errs)
     few = (Level("0", (64, 64), "uint8", metadata={}),)
-    assert "axes: 3 axes (c,y,x) but level '0' has 2 dimensions" in validate(record(_image(), "0.4", 2, axes=axes, resolutions=few)).errors
+    assert "axes: 3 axes (c,y,x) but level '0' has 2 dimensions" in judged(record(_image(), "0.4", 2, axes=axes, resolutions=few)).errors
 
 
 def test_warnings_and_status_rules() -> None:
@@ -120,14 +129,14 @@ def test_warnings_and_status_rules() -> None:
     del image["omero"]
     axes = (Axis("c"), Axis("y"), Axis("x"))
     levels = (Level("0", (2, 64, 64), "uint8", metadata={}), Level("1", (2, 32, 32), "uint8", inferred=True))
-    ds = validate(record(image, "0.4", 2, axes=axes, resolutions=levels, cors=False))
+    ds = judged(record(image, "0.4", 2, axes=axes, resolutions=levels, cors=False))
     assert ds.status == "ok"
     assert any(w.startswith("no 'omero'") for w in ds.warnings)
     assert any("CORS" in w for w in ds.warnings)
     assert not any("inferred" in w for w in ds.warnings), "inferred levels are not a finding about the data"
-    gone = Dataset(url="https://example.org/y.zarr", status="unreachable", errors=("timed out",))
-    assert validate(gone) == gone
-    assert validate(validate(ds)) == validate(ds)  # idempotent: no duplicated messages
+    gone = Dataset(url="https://example.org/y.zarr", status="unreachable", reached=False, errors=("timed out",))
+    assert judged(gone) == gone
+    assert judged(judged(ds)) == judged(ds)  # idempotent: no duplicated messages
 
 
 def test_memo_gives_the_same_messages_without_rerunning_the_spec_models(tmp_path) -> None:
@@ -146,3 +155,17 @@ def test_memo_gives_the_same_messages_without_rerunning_the_spec_models(tmp_path
         # A poisoned entry proves the second run read the memo instead of the models.
         state._db.execute("UPDATE spec_checks SET messages = '[\"from memo\"]'")
         assert "from memo" in validate(ds, memo=state.spec_checks).errors
+
+
+def test_validate_returns_findings_and_leaves_the_status_to_the_driver() -> None:
+    image = _image()
+    del image["multiscales"][0]["axes"]
+    ds = record(image, "0.4", 2, errors=("from harvest",))
+    found = validate(ds)
+    assert isinstance(found, Findings) and found.errors and "from harvest" not in found.errors
+    assert ds.status == "ok" and ds.errors == ("from harvest",), "validate changes nothing"
+    done = judged(ds)
+    assert done.status == "invalid" and done.errors == ("from harvest", *found.errors)
+    # The container's document is judged by its own kind's model, not mistaken for the image's.
+    plate = record({}, "0.4", 2, container={"plate": {"wells": "not a list"}}, kind="plate")
+    assert validate(plate).errors and not validate(record({}, "0.4", 2)).errors

@@ -2,13 +2,16 @@
 
 The metadata is untrusted, so it is parsed leniently into records here and
 judged against the spec later (``validate``). Every problem becomes a message
-on the record; nothing a host serves can make ``harvest_one`` raise.
+on the record; nothing a host serves can make ``harvest_one`` raise. Harvest
+reports what it found (``reached``, errors, warnings); the build driver
+decides the status.
 
 Round trips are the cost that matters (hosts are far away, documents small):
 
-1. the group document (``zarr.json``, or ``.zattrs`` on a 404; the format that
-   worked is remembered per host and path prefix, so a Zarr v2 collection pays
-   the extra probe once);
+1. the group document (``zarr.json``, or ``.zattrs`` on a 404). A dataset the
+   build state saw before is asked in its own format first; for the others,
+   the format that worked is remembered per host and path prefix, so a Zarr
+   v2 collection pays the extra probe once;
 2. at the same time: level 0's array document, RO-Crate, and - when the CSV
    gives level 0's shape - the array document of the level the thumbnail will
    use. Without a CSV shape that level is chosen once level 0 is known.
@@ -22,254 +25,216 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from generator.fetch import Fetcher
-from generator.harvest.image import _read_image
+from generator.harvest.containers import Resolved, get_consolidated_labels, get_plate_montage, resolve
+from generator.harvest.image import ImageFacts, read_image
 from generator.harvest.parse import (
-    MAX_SERIES,
     OME_KEYS,
     GroupDoc,
     HarvestProblem,
     _detect_version,
-    _first_well_image,
-    _join_path,
     _kind,
-    _series_list,
-    _short,
-    _term,
     _written_of,
-    is_safe_path,
     parse_channels,
-    parse_ome_xml_series,
-    parse_plate,
-    parse_rocrate,
 )
-from generator.harvest.reader import RECHECK_ABSENT_ROCRATE, FormatMemory, Reader
-from generator.records import Axis, Dataset, Entry, Plate
-from generator.sources.columns import (
-    MAX_NDIM,
-    _csv_written,
-    dataset_from_entry,
-    is_placeholder,
-    parse_csv_ints,
-)
-
-# ---------------------------------------------------------------- format memory
+from generator.harvest.reader import RECHECK_ABSENT_ROCRATE, FormatMemory, Reader, optional
+from generator.harvest.rocrate import _term, parse_rocrate
+from generator.records import Axis, Dataset, Documents, Entry, Findings, Plate
+from generator.sources.columns import MAX_NDIM, Listed, dataset_from_listing, is_placeholder, parse_listed, url_name
 
 
-# ---------------------------------------------------------------- small parsers
+async def harvest_one(
+    entry: Entry,
+    fetcher: Fetcher,
+    *,
+    thumb_size: int = 256,
+    memory: FormatMemory | None = None,
+    thumbnails: bool = True,
+    known_format: int | None = None,
+) -> Dataset:
+    """Harvest one dataset. Never raises for dataset problems: they go into ``errors``.
 
-
-# ---------------------------------------------------------------- documents
-
-
-# ---------------------------------------------------------------- array documents
-
-
-# ---------------------------------------------------------------- multiscales
-
-
-# ---------------------------------------------------------------- RO-Crate
-
-
-# ---------------------------------------------------------------- OME-XML
-
-
-# ---------------------------------------------------------------- the harvest
-
-
-async def _optional(coro: Any) -> Any:
-    """A document whose absence is normal: None instead of a problem."""
-    try:
-        return await coro
-    except HarvestProblem:
-        return None
-
-
-async def harvest_one(entry: Entry, fetcher: Fetcher, *, thumb_size: int = 256, memory: FormatMemory | None = None) -> Dataset:
-    """Harvest one dataset. Never raises for dataset problems: they go into ``errors``."""
-    base = dataset_from_entry(entry)
-    memory = memory if memory is not None else FormatMemory()
-    errors: list[str] = []
-    warnings: list[str] = []
-    reader = Reader(entry.url, fetcher, memory)
+    ``thumbnails`` False skips what only the thumbnail stage needs (a plate's
+    montage); ``known_format`` is the Zarr format the build state saw the
+    dataset in, if any.
+    """
+    listed = parse_listed(entry.columns)
+    reader = Reader(entry.url, fetcher, memory if memory is not None else FormatMemory())
     try:
         try:
-            root = await reader.root()
+            root = await reader.root(known_format)
         except HarvestProblem as p:
-            return replace(base, status="unreachable" if p.unreachable else "invalid", errors=(p.message,), kind="unknown", resolutions=(), axes=(), cors=None)
-        facts = await _harvest_group(entry, reader, root, base, errors, warnings, thumb_size)
-        return facts
+            # No group at all: the listing's own kind and shape are not confirmed by anything.
+            return _unread(entry, listed, p, array_facts=False)
+        return await _harvest_group(entry, listed, reader, root, thumb_size=thumb_size, thumbnails=thumbnails)
     except HarvestProblem as p:
-        return replace(base, status="unreachable" if p.unreachable else "invalid", errors=tuple(errors) + (p.message,), warnings=tuple(warnings))
+        return _unread(entry, listed, p)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as e:  # last resort: a record, never a crashed build
-        return replace(base, status="invalid", errors=tuple(errors) + (f"could not read the metadata: {type(e).__name__}: {e}"[:500],))
+        message = f"could not read the metadata: {type(e).__name__}: {e}"[:500]
+        return dataset_from_listing(entry, listed).with_findings(Findings.error(message))
 
 
-async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dataset, errors: list[str], warnings: list[str], thumb_size: int) -> Dataset:
-    fmt = root.zarr_format
-    doc_name = "zarr.json" if fmt == 3 else ".zattrs"
-    cors = root.response.cors if root.response is not None else None
-    out = replace(base, zarr_format=fmt, cors=cors, resolutions=(), axes=(), kind="unknown")
-    if fmt == 3 and not root.attrs.get("ome"):
+def _unread(entry: Entry, listed: Listed, problem: HarvestProblem, *, array_facts: bool = True) -> Dataset:
+    """What the listing says about a dataset harvest could not read, with the reason."""
+    record = dataset_from_listing(entry, listed, array_facts=array_facts)
+    if problem.unreachable:
+        record = replace(record, reached=False)
+    return record.with_findings(problem.found + Findings.error(problem.message))
+
+
+def _check_ome(root: GroupDoc) -> None:
+    """Raise unless the root group carries OME-NGFF metadata, saying what it has instead."""
+    if root.zarr_format == 3 and not root.attrs.get("ome"):
         if any(k in root.attrs for k in OME_KEYS):
             raise HarvestProblem("no OME-NGFF metadata: zarr.json has no 'ome' attribute (its OME keys sit at the top level, as in OME-Zarr 0.4)")
         raise HarvestProblem("no OME-NGFF metadata: zarr.json has no 'ome' attribute")
-    if fmt == 2 and not any(k in root.ome for k in OME_KEYS):
+    if root.zarr_format == 2 and not any(k in root.ome for k in OME_KEYS):
         if isinstance(root.attrs.get("attributes"), dict) and "ome" in root.attrs["attributes"]:
             raise HarvestProblem("no OME-NGFF metadata: .zattrs holds a Zarr v3 'attributes' object (zarr.json content in a Zarr v2 file)")
         raise HarvestProblem("no OME-NGFF metadata: .zattrs has none of " + ", ".join(repr(k) for k in OME_KEYS[:4]))
+
+
+async def _harvest_group(
+    entry: Entry, listed: Listed, reader: Reader, root: GroupDoc, *, thumb_size: int, thumbnails: bool
+) -> Dataset:
+    _check_ome(root)
     kind = _kind(root.ome)
-    version = _detect_version(root)
-    out = replace(out, kind=kind, ngff_version=version)
-    rocrate_coro = _optional(
-        reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE)
+    rocrate_task = asyncio.ensure_future(
+        optional(reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE))
     )
-    rocrate_task = asyncio.ensure_future(rocrate_coro)
-    csv_shape = parse_csv_ints(entry.columns.get("shape"))
-    need_written = _csv_written(entry.columns) is None
-    plate: Plate | None = None
-    series: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    image_group = root
     try:
-        if kind == "plate":
-            plate, _ = parse_plate(root.ome)
-            if "bioformats2raw.layout" in root.ome:
-                series = ()  # the plate's own wells are its series
-            well = await reader.group(plate.well_paths[0])
-            first, images = _first_well_image(well.ome, _join_path(plate.well_paths[0], doc_name))
-            if not plate.fields:
-                plate = replace(plate, fields=len(images))
-            plate = replace(plate, field_paths=tuple(f"{w}/{first}" for w in plate.well_paths))
-            image_group = await reader.group(_join_path(plate.well_paths[0], first))
-            csv_shape = None  # the CSV shape of a plate describes a field, but be safe
-        elif kind == "well":
-            first, images = _first_well_image(root.ome, doc_name)
-            image_group = await reader.group(first)
-        elif kind == "bioformats2raw":
-            guess = entry.columns.get("series0", "").strip() or "0"
-            if not is_safe_path(guess):
-                guess = "0"
-            # OME/ and the likely first series at once: one round trip instead of two.
-            ome_doc, guessed = await asyncio.gather(_optional(reader.group("OME")), _optional(reader.group(guess)))
-            listed = _series_list(ome_doc.ome) if ome_doc is not None else None
-            if listed is None:
-                xml = await _optional(reader.fetch_raw("OME/METADATA.ome.xml"))
-                if xml is not None:
-                    try:
-                        listed = parse_ome_xml_series(xml) or None
-                    except HarvestProblem as p:
-                        warnings.append(p.message)
-            if listed is None:
-                s0 = entry.columns.get("series0", "").strip()
-                listed = (s0,) if s0 and is_safe_path(s0) else ("0",)
-            series = listed
-            first = next((s for s in series if is_safe_path(s)), None)
-            if first is None:
-                raise HarvestProblem("OME: no usable series path")
-            image_group = guessed if (guessed is not None and first == guess) else await reader.group(first)
-        elif kind == "labels" and "multiscales" not in root.ome:
-            names = root.ome.get("labels")
-            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names[:MAX_SERIES]):
-                raise HarvestProblem("labels: expected a non-empty list of label names")
-            labels = tuple(names[:MAX_SERIES])
-            if not is_safe_path(labels[0]):
-                raise HarvestProblem(f"labels[0]: unsafe path {_short(labels[0])}")
-            image_group = await reader.group(labels[0])
-        if "multiscales" not in image_group.ome:
-            where = _join_path(image_group.path, doc_name)
-            if fmt == 3 and not image_group.attrs.get("ome"):
-                raise HarvestProblem(f"no OME-NGFF metadata: {where} has no 'ome' attribute")
-            raise HarvestProblem(f"{where}: no 'multiscales' metadata")
-        if image_group is not root:
-            inner_version = _detect_version(image_group)
-            if out.ngff_version is None:
-                out = replace(out, ngff_version=inner_version)
-        image = await _read_image(reader, image_group, thumb_size=thumb_size, csv_shape=csv_shape if image_group is root or kind == "bioformats2raw" else None, errors=errors, need_written=need_written and kind != "plate")
+        resolved = await resolve(kind, reader, root, listed)
+        try:
+            image, found = await read_image(
+                reader,
+                resolved.image,
+                thumb_size=thumb_size,
+                csv_shape=listed.shape if resolved.listed_shape_applies else None,
+                need_written=listed.written_bytes is None and kind != "plate",
+            )
+        except HarvestProblem as p:
+            raise p.after(resolved.found) from None
     finally:
         rocrate = await rocrate_task
-    # Labels listed under the image (only when consolidated metadata has them: no probing).
-    lab = reader.consolidated.get(_join_path(image_group.path, "labels")) if reader.consolidated else None
-    if isinstance(lab, dict) and isinstance(lab.get("attributes"), dict):
-        names = (lab["attributes"].get("ome") or {}).get("labels") if isinstance(lab["attributes"].get("ome"), dict) else None
-        if isinstance(names, list):
-            labels = tuple(n for n in names[:MAX_SERIES] if isinstance(n, str))
+    plate = resolved.plate
+    if plate is not None and thumbnails:
+        plate = await get_plate_montage(reader, plate, image.levels)
+    labels = get_consolidated_labels(reader, resolved.image.path)
+    if labels is not None:
+        resolved = replace(resolved, labels=labels)
+    channels, channel_found = parse_channels(image.ome)
+    crate, crate_found = _crate_facts(rocrate)
+    found = resolved.found + found + channel_found + crate_found
+    return _record(entry, listed, root, kind, replace(resolved, plate=plate), image, crate, channels, found)
 
+
+def _crate_facts(rocrate: tuple[Any, Any] | None) -> tuple[dict[str, Any], Findings]:
+    if rocrate is None:
+        return {}, Findings()
+    try:
+        return parse_rocrate(rocrate[0]), Findings()
+    except (AttributeError, TypeError):
+        return {}, Findings.warning("ro-crate-metadata.json: unexpected structure; ignored")
+
+
+def _record(
+    entry: Entry,
+    listed: Listed,
+    root: GroupDoc,
+    kind: str,
+    resolved: Resolved,
+    image: ImageFacts,
+    crate: Mapping[str, Any],
+    channels: tuple,
+    found: Findings,
+) -> Dataset:
+    """The harvested record, built once; the listing fills in only where the data is silent."""
     ms = image.multiscale
-    axes = ms.axes
-    level0 = image.levels[0] if image.levels else None
-    if level0 is not None and not axes and fmt == 3 and isinstance(level0.metadata, dict):
-        dn = level0.metadata.get("dimension_names")
-        if isinstance(dn, list) and all(isinstance(n, str) for n in dn):
-            axes = tuple(Axis(name=n[:64]) for n in dn[:MAX_NDIM])
-    physical: dict[str, float] = {}
-    s0 = ms.scales[0] if ms.scales else None
-    if s0 is not None and len(s0) == len(axes):
-        g = ms.global_scale if ms.global_scale is not None and len(ms.global_scale) == len(s0) else (1.0,) * len(s0)
-        for a, v, gv in zip(axes, s0, g):
-            if a.type == "space" or (a.type is None and a.name.lower() in ("x", "y", "z")):
-                physical[a.name] = v * gv
-    uncompressed = None
-    if image.itemsize is not None and image.levels:
-        uncompressed = sum(math.prod(lv.shape) for lv in image.levels) * image.itemsize
-        if plate is not None:
-            uncompressed *= plate.wells * max(plate.fields, 1)
-    written = image.stats_written
-    group_written = _written_of(root.attrs.get("_ome2024_ngff_challenge_stats"))
-    if group_written is not None and kind != "plate":
-        written = group_written
-    if kind == "plate":
-        written = None  # one field's stats say nothing measured about the whole plate
-    if written is None:
-        written = base.written_bytes
-    channels = parse_channels(image.ome, warnings)
-    crate = {}
-    if rocrate is not None:
-        try:
-            crate = parse_rocrate(rocrate[0])
-        except (AttributeError, TypeError):
-            warnings.append("ro-crate-metadata.json: unexpected structure; ignored")
-    name = crate.get("name") or (ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None) or base.name
-    out = replace(
-        out,
-        kind=kind,
-        errors=tuple(errors),
-        warnings=tuple(warnings),
-        status="invalid" if errors else "ok",
-        name=name,
-        description=crate.get("description") or base.description,
-        license=crate.get("license") or base.license,
-        organism=_term(crate.get("organism"), "organism") or base.organism,
-        modality=_term(crate.get("modality"), "modality") or base.modality,
+    axes = _axes_of(image, root.zarr_format)
+    version = _detect_version(root)
+    if version is None and resolved.image is not root:
+        version = _detect_version(resolved.image)
+    ms_name = ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None
+    container = resolved.container
+    return Dataset(
+        url=entry.url,
+        source=entry.source,
+        collection=entry.collection,
+        listings=entry.listings,
+        kind=kind,  # type: ignore[arg-type]
+        errors=found.errors,
+        warnings=found.warnings,
+        ngff_version=version if version is not None else (ms.version or None),
+        zarr_format=root.zarr_format,
+        name=crate.get("name") or ms_name or listed.name or url_name(entry.url),
+        description=crate.get("description") or listed.description,
+        license=crate.get("license") or listed.license,
+        origin=listed.origin,
+        organism=_term(crate.get("organism"), "organism") or listed.organism,
+        modality=_term(crate.get("modality"), "modality") or listed.modality,
         image_path=image.path,
         axes=axes,
         resolutions=image.levels,
-        physical_sizes=physical,
+        physical_sizes=_physical_sizes(image, axes),
         channels=channels,
-        uncompressed_bytes=uncompressed,
-        written_bytes=written,
-        plate=plate,
-        series=series or base.series,
-        labels=labels,
+        uncompressed_bytes=_uncompressed(image, resolved.plate),
+        written_bytes=_written(image, root, kind, listed),
+        plate=resolved.plate,
+        series=resolved.series or listed.series,
+        labels=resolved.labels,
         rocrate=crate or None,
-        attributes=dict(image.ome),
+        cors=root.response.cors if root.response is not None else None,
+        documents=Documents(
+            image=image.ome,
+            container=container.ome if container is not None else None,
+            container_kind=kind if container is not None else None,  # type: ignore[arg-type]
+        ),
     )
-    if kind in ("plate", "well", "bioformats2raw") or (kind == "labels" and image_group is not root):
-        # Validate the container's own attributes too: keep them next to the image's.
-        out = replace(out, attributes={**dict(image.ome), "_container": dict(root.ome), "_container_kind": kind})
-    if out.ngff_version is None and ms.version:
-        out = replace(out, ngff_version=ms.version)
-    return out
 
 
-# ---------------------------------------------------------------- offline records
+def _axes_of(image: ImageFacts, zarr_format: int) -> tuple[Axis, ...]:
+    """The multiscales' axes; failing those, level 0's ``dimension_names`` (Zarr v3)."""
+    axes = image.multiscale.axes
+    level0 = image.levels[0] if image.levels else None
+    if level0 is not None and not axes and zarr_format == 3 and isinstance(level0.metadata, dict):
+        dn = level0.metadata.get("dimension_names")
+        if isinstance(dn, list) and all(isinstance(n, str) for n in dn):
+            axes = tuple(Axis(name=n[:64]) for n in dn[:MAX_NDIM])
+    return axes
 
 
-# ---------------------------------------------------------------- many datasets
+def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, float]:
+    ms = image.multiscale
+    s0 = ms.scales[0] if ms.scales else None
+    if s0 is None or len(s0) != len(axes):
+        return {}
+    g = ms.global_scale if ms.global_scale is not None and len(ms.global_scale) == len(s0) else (1.0,) * len(s0)
+    return {
+        a.name: v * gv
+        for a, v, gv in zip(axes, s0, g)
+        if a.type == "space" or (a.type is None and a.name.lower() in ("x", "y", "z"))
+    }
+
+
+def _uncompressed(image: ImageFacts, plate: Plate | None) -> int | None:
+    if image.itemsize is None or not image.levels:
+        return None
+    total = sum(math.prod(lv.shape) for lv in image.levels) * image.itemsize
+    return total * plate.wells * max(plate.fields, 1) if plate is not None else total
+
+
+def _written(image: ImageFacts, root: GroupDoc, kind: str, listed: Listed) -> int | None:
+    """Bytes written, as measured by the challenge's converter; else as the CSV lists them."""
+    if kind == "plate":
+        # One field's stats say nothing measured about the whole plate.
+        return listed.written_bytes
+    group_written = _written_of(root.attrs.get("_ome2024_ngff_challenge_stats"))
+    written = group_written if group_written is not None else image.stats_written
+    return written if written is not None else listed.written_bytes
 
 
 async def harvest(
@@ -278,20 +243,28 @@ async def harvest(
     *,
     thumb_size: int = 256,
     progress: Callable[[Dataset], None] | None = None,
+    thumbnails: bool = True,
+    known_formats: Mapping[str, int] | None = None,
 ) -> list[Dataset]:
     """Harvest every entry; output order is entry order.
 
-    A fixed pool of workers pulls from the list, so memory holds the records
-    and a bounded number of in-flight documents, whatever the entry count.
-    The fetcher's limits bound the requests; the pool is sized to keep them busy.
+    ``known_formats`` maps a dataset URL to the Zarr format the build state
+    saw it in. A fixed pool of workers pulls from the list, so memory holds
+    the records and a bounded number of in-flight documents, whatever the
+    entry count. The fetcher's limits bound the requests; the pool is sized
+    to keep them busy.
     """
     results: list[Dataset | None] = [None] * len(entries)
     memory = FormatMemory()
+    known = known_formats or {}
     it = iter(range(len(entries)))
 
     async def worker() -> None:
         for i in it:  # a shared iterator: each index is taken once
-            ds = await harvest_one(entries[i], fetcher, thumb_size=thumb_size, memory=memory)
+            e = entries[i]
+            ds = await harvest_one(
+                e, fetcher, thumb_size=thumb_size, memory=memory, thumbnails=thumbnails, known_format=known.get(e.url)
+            )
             results[i] = ds
             if progress is not None:
                 progress(ds)

@@ -12,25 +12,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from generator.fetch import Response
-from generator.records import Axis, Channel, Level, Plate, Term
-from generator.sources.columns import MAX_DIM, MAX_NDIM, is_placeholder
-from generator.terms import TermKind, get_term
+from generator.records import Axis, Channel, Findings, Level, Plate
+from generator.sources.columns import MAX_DIM, MAX_NDIM
 
 MAX_LEVELS = 64
-
-
 MAX_CHANNELS = 1024
-
-
 MAX_WELLS = 100_000
-
-
 MAX_SERIES = 100_000
-
-
 MAX_STRING = 4096
-
-
 MAX_XML_BYTES = 16 * 1024 * 1024
 
 
@@ -38,12 +27,23 @@ OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "
 
 
 class HarvestProblem(Exception):
-    """A dataset problem, worded for the report. ``unreachable`` for host trouble."""
+    """A dataset problem, worded for the report. ``unreachable`` for host trouble.
 
-    def __init__(self, message: str, *, unreachable: bool = False):
+    ``found`` holds what was found before the problem stopped the harvest, so
+    the record keeps those messages too (in the order they were found).
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False, found: Findings = Findings()):
         super().__init__(message)
         self.message = message
         self.unreachable = unreachable
+        self.found = found
+
+    def after(self, earlier: Findings) -> HarvestProblem:
+        """The same problem, with ``earlier`` findings ahead of its own."""
+        if not earlier:
+            return self
+        return HarvestProblem(self.message, unreachable=self.unreachable, found=earlier + self.found)
 
 
 def parse_json(body: bytes, name: str) -> Any:
@@ -182,20 +182,22 @@ class Multiscale:
     global_scale: tuple[float, ...] | None
     name: str | None
     version: str | None
-    errors: tuple[str, ...]
+    findings: Findings
 
 
-def _scale_of(transforms: Any, where: str, errors: list[str]) -> tuple[float, ...] | None:
+def _scale_of(transforms: Any, where: str) -> tuple[tuple[float, ...] | None, tuple[str, ...]]:
+    """The first usable scale transformation, and a message for each unusable one before it."""
     if not isinstance(transforms, list):
-        return None
+        return None, ()
+    bad: list[str] = []
     for t in transforms[:16]:
         if isinstance(t, dict) and t.get("type") == "scale":
             s = t.get("scale")
             if isinstance(s, list) and len(s) <= MAX_NDIM and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s):
-                return tuple(float(v) for v in s)
+                return tuple(float(v) for v in s), tuple(bad)
             if s is not None:
-                errors.append(f"{where}: scale must be a list of numbers")
-    return None
+                bad.append(f"{where}: scale must be a list of numbers")
+    return None, tuple(bad)
 
 
 def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
@@ -246,16 +248,19 @@ def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
                 errors.append(f"multiscales[0].datasets[{i}].path: unsafe path {_short(path)}")
                 continue
             paths.append(path)
-            scales.append(_scale_of(d.get("coordinateTransformations"), f"multiscales[0].datasets[{i}]", errors))
+            scale, bad = _scale_of(d.get("coordinateTransformations"), f"multiscales[0].datasets[{i}]")
+            scales.append(scale)
+            errors += bad
     version = m.get("version") if isinstance(m.get("version"), str) else None
+    global_scale, bad = _scale_of(m.get("coordinateTransformations"), "multiscales[0]")
     return Multiscale(
         axes=tuple(axes),
         paths=tuple(paths),
         scales=tuple(scales),
-        global_scale=_scale_of(m.get("coordinateTransformations"), "multiscales[0]", errors),
+        global_scale=global_scale,
         name=_text(m.get("name")),
         version=version,
-        errors=tuple(errors),
+        findings=Findings(errors=tuple(errors) + bad),
     )
 
 
@@ -270,13 +275,15 @@ def infer_shape(shape0: tuple[int, ...], scale0: tuple[float, ...] | None, scale
     return tuple(out)
 
 
-def parse_channels(ome: Mapping[str, Any], warnings: list[str]) -> tuple[Channel, ...]:
+def parse_channels(ome: Mapping[str, Any]) -> tuple[tuple[Channel, ...], Findings]:
+    """The ``omero`` channels (colour, window, label), and a warning when some were dropped."""
     omero = ome.get("omero")
     if not isinstance(omero, dict) or not isinstance(omero.get("channels"), list):
-        return ()
+        return (), Findings()
     raw = omero["channels"]
+    found = Findings()
     if len(raw) > MAX_CHANNELS:
-        warnings.append(f"omero: {len(raw)} channels; only the first {MAX_CHANNELS} are kept")
+        found = Findings.warning(f"omero: {len(raw)} channels; only the first {MAX_CHANNELS} are kept")
     out = []
     for c in raw[:MAX_CHANNELS]:
         if not isinstance(c, dict):
@@ -293,64 +300,12 @@ def parse_channels(ome: Mapping[str, Any], warnings: list[str]) -> tuple[Channel
                 active=c.get("active") is not False,
             )
         )
-    return tuple(out)
+    return tuple(out), found
 
 
 def _number(v: Any) -> float | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
         return float(v)
-    return None
-
-
-def parse_rocrate(doc: Any) -> dict[str, Any]:
-    """Facts from an RO-Crate in the shape the NGFF challenge wrote (see samples.write_rocrate)."""
-    graph = doc.get("@graph") if isinstance(doc, dict) else None
-    if not isinstance(graph, list):
-        return {}
-    items = [x for x in graph[:10_000] if isinstance(x, dict)]
-    by_id = {x.get("@id"): x for x in items if isinstance(x.get("@id"), str)}
-    root = by_id.get("./") or next((x for x in items if x.get("@type") == "Dataset"), {})
-    facts: dict[str, Any] = {}
-    for key in ("name", "description"):
-        text = _text(root.get(key))
-        if text and not is_placeholder(text):
-            facts[key] = text
-    lic = root.get("license")
-    if isinstance(lic, dict):
-        lic = lic.get("@id")
-    if _text(lic):
-        facts["license"] = _text(lic)
-
-    def term(ref: Any) -> dict[str, str] | None:
-        if isinstance(ref, list) and ref:
-            ref = ref[0]
-        rid = ref.get("@id") if isinstance(ref, dict) else ref
-        if not _text(rid):
-            return None
-        label = _text((by_id.get(rid) or {}).get("name"))
-        return {"id": _text(rid), "label": label}
-
-    for x in items:
-        types = x.get("@type") if isinstance(x.get("@type"), list) else [x.get("@type")]
-        if "biosample" in types and "organism" not in facts:
-            t = term(x.get("organism_classification"))
-            if t:
-                facts["organism"] = t
-        if "image_acquisition" in types and "modality" not in facts:
-            t = term(x.get("fbbi_id"))
-            if t:
-                facts["modality"] = t
-    for x in items:  # taxa listed without a biosample pointing at them
-        types = x.get("@type") if isinstance(x.get("@type"), list) else [x.get("@type")]
-        if "taxonomic_classification" in types and "organism" not in facts and _text(x.get("@id")):
-            facts["organism"] = {"id": _text(x["@id"]), "label": _text(x.get("name"))}
-    return facts
-
-
-def _term(d: Any, kind: TermKind) -> Term | None:
-    if isinstance(d, dict) and d.get("id"):
-        label = d.get("label")
-        return get_term(str(d["id"]), label if isinstance(label, str) else None, kind)
     return None
 
 
@@ -430,7 +385,7 @@ def _first_well_image(well_ome: Mapping[str, Any], where: str) -> tuple[str, lis
     return paths[0], [p for p in paths if isinstance(p, str)]
 
 
-def parse_plate(ome: Mapping[str, Any]) -> tuple[Plate, list[str]]:
+def parse_plate(ome: Mapping[str, Any]) -> Plate:
     plate = ome.get("plate")
     if not isinstance(plate, dict):
         raise HarvestProblem(f"plate: expected an object, got {_type_name(plate)}")
@@ -452,7 +407,7 @@ def parse_plate(ome: Mapping[str, Any]) -> tuple[Plate, list[str]]:
         raise HarvestProblem("plate.wells[0]: missing or unsafe 'path'")
     fc = plate.get("field_count")
     fields = fc if isinstance(fc, int) and not isinstance(fc, bool) and 0 < fc <= MAX_SERIES else 0
-    return Plate(rows=len(rows), columns=len(columns), wells=len(wells), fields=fields, row_names=rows, column_names=columns, well_paths=well_paths), []
+    return Plate(rows=len(rows), columns=len(columns), wells=len(wells), fields=fields, row_names=rows, column_names=columns, well_paths=well_paths)
 
 
 def _series_list(ome: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -62,6 +62,14 @@ class FormatMemory:
         return None
 
 
+async def optional(coro: Any) -> Any:
+    """A document whose absence is normal: None instead of a problem."""
+    try:
+        return await coro
+    except HarvestProblem:
+        return None
+
+
 def join_url(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + quote(rel, safe="/%")
 
@@ -99,27 +107,18 @@ class Reader:
             raise HarvestProblem(_fetch_message(rel, e), unreachable=e.transient) from None
         return None if resp.status in NOT_FOUND else resp.body
 
-    async def root(self) -> GroupDoc:
-        last = self._last_format()
-        if last is not None:
-            # What this dataset was at the last build beats its neighbours'
-            # guess, and needs no probe to wait for.
-            return await self._root((3, 2) if last == 3 else (2, 3))
+    async def root(self, known_format: int | None = None) -> GroupDoc:
+        """The dataset's root group. ``known_format`` is the Zarr format the build
+        state saw this dataset in: asked first, it beats the neighbours' guess and
+        needs no probe to wait for."""
+        if known_format is not None:
+            return await self._root((3, 2) if known_format == 3 else (2, 3))
         lead = await self.memory.wait_or_lead(self.url)
         try:
             return await self._root(self.memory.order(self.url))
         finally:
             if lead is not None:
                 lead.set()
-
-    def _last_format(self) -> int | None:
-        """The Zarr format whose root document the build state kept for this dataset, if any."""
-        store = self.fetcher.validators
-        if store is not None:
-            for fmt, name in ((3, "zarr.json"), (2, ".zattrs")):
-                if store.get_validators(join_url(self.url, name)) is not None:
-                    return fmt
-        return None
 
     async def _root(self, formats: tuple[int, int]) -> GroupDoc:
         tried = []

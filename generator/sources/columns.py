@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from generator.records import Axis, Dataset, Entry, Level, Plate
+from generator.records import Axis, Dataset, Entry, Kind, Level, Plate, Term
 from generator.terms import get_term
 
 # Bounds on what hostile or broken metadata may make us hold or loop over.
@@ -71,63 +72,114 @@ def _csv_written(columns: Mapping[str, str]) -> int | None:
     return parse_csv_number(columns.get("written")) or None
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The facts a listing's CSV columns state about one dataset; None where they say nothing.
+
+    The only reader of ``Entry.columns``: the offline record is built from it,
+    and harvest falls back on it wherever the data is silent.
+    """
+
+    name: str | None = None  # template placeholders ("dataset name") count as absent
+    description: str | None = None
+    license: str | None = None
+    origin: str | None = None
+    organism: Term | None = None
+    modality: Term | None = None
+    shape: tuple[int, ...] | None = None
+    chunks: tuple[int, ...] | None = None  # only when they match the shape's rank
+    shards: tuple[int, ...] | None = None
+    dimension_names: tuple[str, ...] = ()
+    written_bytes: int | None = None
+    series0: str | None = None
+    wells: int | None = None
+    images: int | None = None
+
+    @property
+    def kind(self) -> Kind:
+        if self.wells:
+            return "plate"
+        return "bioformats2raw" if self.series0 else "unknown"
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        if self.shape is None:
+            return ()
+        # The path is the listing's placeholder: ``listed`` says no level was read.
+        return (Level(path="0", shape=self.shape, chunks=self.chunks, shards=self.shards, inferred=True, listed=True),)
+
+    @property
+    def axes(self) -> tuple[Axis, ...]:
+        return tuple(Axis(name=n) for n in self.dimension_names)
+
+    @property
+    def plate(self) -> Plate | None:
+        if not self.wells:
+            return None
+        fields = self.images // self.wells if self.images and self.images % self.wells == 0 else 0
+        return Plate(rows=0, columns=0, wells=self.wells, fields=fields)
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        return (self.series0,) if self.series0 else ()
+
+
+def parse_listed(columns: Mapping[str, str]) -> Listed:
+    """An entry's CSV columns -> the facts they state; unusable values count as absent."""
+    shape = parse_csv_ints(columns.get("shape"))
+    chunks = parse_csv_ints(columns.get("chunks"))
+    shards = parse_csv_ints(columns.get("shards"))
+    dims = _csv(columns, "dimension_names")
+    organism = _csv(columns, "organismId")
+    modality = _csv(columns, "fbbiId")
+    return Listed(
+        name=_csv_text(columns, "name"),
+        description=_csv_text(columns, "description"),
+        license=_csv(columns, "license"),
+        origin=_csv(columns, "origin"),
+        organism=get_term(organism, None, "organism") if organism else None,
+        modality=get_term(modality, None, "modality") if modality else None,
+        shape=shape,
+        chunks=chunks if shape and chunks and len(chunks) == len(shape) else None,
+        shards=shards if shape and shards and len(shards) == len(shape) else None,
+        dimension_names=tuple(n.strip()[:64] for n in dims.split(",")[:MAX_NDIM]) if dims else (),
+        written_bytes=_csv_written(columns),
+        series0=_csv(columns, "series0"),
+        wells=parse_csv_number(columns.get("wells")),
+        images=parse_csv_number(columns.get("images")),
+    )
+
+
 def dataset_from_entry(entry: Entry) -> Dataset:
-    """A record from the CSV columns alone (``--offline``, and the base of every harvest)."""
-    c = entry.columns
-    shape = parse_csv_ints(c.get("shape"))
-    chunks = parse_csv_ints(c.get("chunks"))
-    shards = parse_csv_ints(c.get("shards"))
-    levels: tuple[Level, ...] = ()
-    if shape is not None:
-        levels = (
-            Level(
-                path="0",
-                shape=shape,
-                chunks=chunks if chunks and len(chunks) == len(shape) else None,
-                shards=shards if shards and len(shards) == len(shape) else None,
-                inferred=True,
-                listed=True,
-            ),
-        )
-    dims = _csv(c, "dimension_names")
-    axes = tuple(Axis(name=n.strip()[:64]) for n in dims.split(",")[:MAX_NDIM]) if dims else ()
-    wells = parse_csv_number(c.get("wells"))
-    images = parse_csv_number(c.get("images"))
-    plate = None
-    kind = "unknown"
-    if wells:
-        fields = images // wells if images and images % wells == 0 else 0
-        plate = Plate(rows=0, columns=0, wells=wells, fields=fields)
-        kind = "plate"
-    series0 = _csv(c, "series0")
-    if series0 and kind == "unknown":
-        kind = "bioformats2raw"
-    organism = _csv(c, "organismId")
-    modality = _csv(c, "fbbiId")
-    name = _csv_text(c, "name") or _url_name(entry.url)
+    """A record from the CSV columns alone (``--offline``)."""
+    return dataset_from_listing(entry, parse_listed(entry.columns))
+
+
+def dataset_from_listing(entry: Entry, listed: Listed, *, array_facts: bool = True) -> Dataset:
+    """The record a listing alone makes: offline, and what harvest keeps of a dataset it
+    could not read. ``array_facts`` False leaves out the listing's kind, shape and axes
+    (a URL with no Zarr group at all)."""
     return Dataset(
         url=entry.url,
         source=entry.source,
         collection=entry.collection,
         listings=entry.listings,
-        kind=kind,  # type: ignore[arg-type]
-        status="ok",
-        name=name,
-        description=_csv_text(c, "description"),
-        license=_csv(c, "license"),
-        origin=_csv(c, "origin"),
-        organism=get_term(organism, None, "organism") if organism else None,
-        modality=get_term(modality, None, "modality") if modality else None,
-        axes=axes,
-        resolutions=levels,
-        written_bytes=_csv_written(c),
-        plate=plate,
-        series=(series0,) if series0 else (),
+        kind=listed.kind if array_facts else "unknown",
+        name=listed.name or url_name(entry.url),
+        description=listed.description,
+        license=listed.license,
+        origin=listed.origin,
+        organism=listed.organism,
+        modality=listed.modality,
+        axes=listed.axes if array_facts else (),
+        resolutions=listed.levels if array_facts else (),
+        written_bytes=listed.written_bytes,
+        plate=listed.plate,
+        series=listed.series,
     )
 
 
-def _url_name(url: str) -> str:
+def url_name(url: str) -> str:
+    """The last segment of a URL's path: the name of a dataset that states none."""
     path = urlsplit(url).path.rstrip("/")
-    from urllib.parse import unquote
-
     return unquote(path.rsplit("/", 1)[-1]) or url
