@@ -37,10 +37,11 @@ from generator.plan import (
     ThumbnailSkipped,
     choose_level,
     get_axis_roles,
+    get_image_plan,
     get_plane_selection,
-    get_thumbnail_key,
 )
 from generator.records import Axis, Dataset, Entry, Level
+from generator.thumbnails.key import get_thumbnail_key
 from generator.thumbnails.make import make_thumbnails
 from generator.thumbnails.store import FetcherStore, ReadBudget
 
@@ -466,19 +467,34 @@ def test_plate_over_cap_draws_the_wells_that_fit(static_server, tmp_path: Path) 
     assert fields_read == {"1", "2"}
 
 
-def test_inferred_level_costs_one_document_request(static_server, tmp_path: Path) -> None:
+def test_harvest_reads_the_planned_level_so_thumbnails_read_only_chunks(static_server, tmp_path: Path) -> None:
     write_image(static_server.root / "i.zarr", gradient((1, 1024, 1024), "uint8"), axes="cyx", version="0.4", levels=4)
     (d,) = asyncio.run(harvest_all(static_server.url, ["i.zarr"]))
-    # Drop the chosen level's document, as harvest does for levels it only inferred.
+    plan = get_image_plan(d.resolutions, d.axes, CONFIG.card_size)
+    assert plan.image == 2 and d.resolutions[2].metadata is not None and d.resolutions[1].inferred
+    static_server.log.clear()
+    (out,) = asyncio.run(thumbs([d], tmp_path / "site"))
+    assert out.thumbnail is not None, out.warnings
+    assert static_server.log.entries and chunk_requests(static_server.log, "/i.zarr/") == static_server.log.entries
+    assert {e[1].split("/")[2] for e in static_server.log.entries} == {"2"}
+    assert (out.thumbnail.width, out.thumbnail.height) == (256, 256)
+
+
+def test_a_planned_level_without_its_document_is_skipped_without_a_request(static_server, tmp_path: Path) -> None:
+    write_image(static_server.root / "i.zarr", gradient((1, 1024, 1024), "uint8"), axes="cyx", version="0.4", levels=4)
+    (d,) = asyncio.run(harvest_all(static_server.url, ["i.zarr"]))
+    # A record whose planned level was only inferred (an older harvest): the stage does not go and fetch it.
     levels = list(d.resolutions)
     levels[2] = dataclasses.replace(levels[2], metadata=None, inferred=True)
     d = dataclasses.replace(d, resolutions=tuple(levels))
     static_server.log.clear()
     (out,) = asyncio.run(thumbs([d], tmp_path / "site"))
-    assert out.thumbnail is not None, out.warnings
-    docs = [p for p in static_server.log.paths() if p.endswith(".zarray")]
-    assert docs == ["/i.zarr/2/.zarray"]
-    assert (out.thumbnail.width, out.thumbnail.height) == (256, 256)
+    assert out.thumbnail is None
+    assert out.warnings == (
+        "thumbnail skipped: the record lacks the array document of level '2' (its shape was inferred, not read); "
+        "it is drawn after the next harvest",
+    )
+    assert static_server.log.entries == []
 
 
 def test_unreachable_and_empty_datasets_are_left_alone(tmp_path: Path) -> None:

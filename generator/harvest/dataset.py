@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from generator.fetch import Fetcher
 from generator.harvest.image import _read_image
+from generator.harvest.montage import get_montage
 from generator.harvest.parse import (
     MAX_SERIES,
     OME_KEYS,
@@ -190,6 +191,8 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
             if out.ngff_version is None:
                 out = replace(out, ngff_version=inner_version)
         image = await _read_image(reader, image_group, thumb_size=thumb_size, csv_shape=csv_shape if image_group is root or kind == "bioformats2raw" else None, errors=errors, need_written=need_written and kind != "plate")
+        if plate is not None:
+            plate = replace(plate, montage=await get_montage(reader, plate, image.levels))
     finally:
         rocrate = await rocrate_task
     # Labels listed under the image (only when consolidated metadata has them: no probing).
