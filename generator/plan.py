@@ -142,6 +142,20 @@ def get_image_plan(levels: Sequence[Level], axes: Sequence[Axis], size: int) -> 
     return get_level_plan([lv.shape for lv in levels], axes, size)
 
 
+def get_unread_planned_level(levels: Sequence[Level], axes: Sequence[Axis], size: int) -> int | None:
+    """The image level the plan picks from the harvested shapes when its document is still unread, else None.
+
+    Harvest plans from inferred shapes; a level read meanwhile can turn out
+    smaller than inferred (writers round down) and so move the plan. Harvest
+    then reads the planned level too, so the thumbnail stage never has to.
+    """
+    try:
+        index = get_image_plan(levels, axes, size).image
+    except ThumbnailSkipped:
+        return None
+    return index if levels[index].metadata is None else None
+
+
 def choose_level(levels: Sequence[Level], roles: AxisRoles, size: int) -> int:
     """Index of the level an image's thumbnail reads (``LevelPlan.image``)."""
     return get_level_plan_for_roles([lv.shape for lv in levels], roles, size).image

@@ -17,7 +17,7 @@ from generator.harvest.parse import (
     parse_multiscales,
 )
 from generator.harvest.reader import Reader
-from generator.plan import pick_thumbnail_level
+from generator.plan import get_unread_planned_level, pick_thumbnail_level
 from generator.records import Level
 
 
@@ -92,6 +92,15 @@ async def _read_image(reader: Reader, group: GroupDoc, *, thumb_size: int, csv_s
                 continue
             lv = Level(path=path, shape=shape, dtype=level0.dtype, scale=ms.scales[i], inferred=True)
         levels.append(lv)
+    again = get_unread_planned_level(levels, ms.axes, thumb_size)
+    if again is not None and levels[again].path not in {ms.paths[i] for i in (*wanted, t)}:
+        try:
+            doc = await reader.array(apath(levels[again].path))
+            levels[again] = parse_level(levels[again].path, doc, reader.zarr_format or 3, levels[again].scale)[0]
+        except HarvestProblem as p:
+            if p.unreachable:
+                raise
+            errors.append(p.message)
     stats_written = None
     stats = [_level_written(lv.metadata) for lv in levels if lv.metadata is not None]
     if any(s is not None for s in stats):
