@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import struct
 import subprocess
@@ -36,10 +35,15 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
 from aiohttp import web
 
-from generator.dev.samples import ChannelSpec, gradient, write_bioformats2raw, write_image, write_plate
+from generator.dev.samples import (
+    ChannelSpec,
+    gradient,
+    write_bioformats2raw,
+    write_image,
+    write_plate,
+)
 from generator.dev.server import BackgroundServer, make_app
 
 HEALTHY = 12

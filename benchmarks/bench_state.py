@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from generator.records import Axis, Dataset, Level, Thumbnail
 from generator.history import merge_with_history
+from generator.records import Axis, Dataset, Level, Thumbnail
 from generator.state import State
 
 DOCS = ("zarr.json", "0/zarr.json", "1/zarr.json", "ro-crate-metadata.json")

@@ -8,6 +8,7 @@ harvests them with ``harvest_one`` (not timed), then times
 
 Reported:
 - thumbnails per second (wall clock of ``make_thumbnails``);
+- chunk requests, and metadata document requests (none: harvest read them);
 - chunk bytes fetched per thumbnail (from the server's request log) against
   the minimum possible: the stored bytes of the chunks intersecting the
   rendered plane (inner chunks + shard index for sharded arrays), read from
@@ -181,7 +182,7 @@ async def run(args: argparse.Namespace, base: str, root: Path) -> None:
     from generator.fetch import Fetcher
     from generator.harvest.dataset import harvest_one
     from generator.history import decide_status
-    from generator.plan import choose_level, get_axis_roles, get_plane_selection
+    from generator.plan import get_image_plan, get_plane_selection
     from generator.records import Entry
     from generator.thumbnails.make import make_thumbnails
 
@@ -208,16 +209,20 @@ async def run(args: argparse.Namespace, base: str, root: Path) -> None:
     failed = [(d.url, d.warnings) for d in done if d.thumbnail is None]
     fetched: dict[str, int] = {}
     requests: dict[str, int] = {}
+    documents = 0  # the stage reads chunks only: harvest read the documents it needs
     for _method, path, _range, _status, size in log:
         name = path.split("/")[1]
-        if path.endswith(META) or name.startswith("__"):
+        if name.startswith("__"):
+            continue
+        if path.endswith(META):
+            documents += 1
             continue
         fetched[name] = fetched.get(name, 0) + size
         requests[name] = requests.get(name, 0) + 1
     ratios, minimum_total = [], 0
     for name, d in zip(names, datasets):
-        roles = get_axis_roles(d.axes, len(d.resolutions[0].shape))
-        level = d.resolutions[choose_level(d.resolutions, roles, config.card_size)]
+        plan = get_image_plan(d.resolutions, d.axes, config.card_size)
+        roles, level = plan.roles, d.resolutions[plan.image]
         level_dir = root / name / level.path
         meta_file = level_dir / ("zarr.json" if d.zarr_format == 3 else ".zarray")
         meta = json.loads(meta_file.read_text())
@@ -231,7 +236,8 @@ async def run(args: argparse.Namespace, base: str, root: Path) -> None:
           f"{psutil.cpu_count()} CPUs")
     print(f"thumbnails: {len(ok)} ok, {len(failed)} without {failed[:2]}")
     print(f"time: {elapsed:.2f} s -> {len(ok) / elapsed:.1f} thumbnails/s (CPU {cpu:.1f} s in this process)")
-    print(f"chunk requests: {sum(requests.values())} ({sum(requests.values()) / len(names):.1f} per thumbnail)")
+    print(f"chunk requests: {sum(requests.values())} ({sum(requests.values()) / len(names):.1f} per thumbnail); "
+          f"document requests: {documents}")
     print(f"chunk bytes fetched: {total_fetched / 1e6:.1f} MB total, {total_fetched / len(names) / 1e3:.0f} kB per thumbnail; "
           f"minimum possible {minimum_total / 1e6:.1f} MB -> ratio {total_fetched / minimum_total:.3f} "
           f"(per image: median {np.median(ratios):.3f}, max {max(ratios):.3f})")

@@ -18,6 +18,7 @@ from pathlib import Path
 from generator.config import ThumbnailConfig
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
+from generator.history import decide_status
 from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
 from generator.sources.read import (
@@ -27,7 +28,6 @@ from generator.sources.read import (
     parse_csv_text,
     parse_http_url,
 )
-from generator.history import decide_status
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 

@@ -1,9 +1,13 @@
-"""The read plan shared by harvest and thumbnails: axis roles, level and plane choice, read cost."""
+"""The read plan shared by harvest and thumbnails: axis roles, level and plane choice, read cost.
+
+Harvest reads the array documents this plan names (``pick_thumbnail_level``,
+``get_montage_wells``) and the thumbnail stage reads the chunks of the same
+levels (``get_level_plan``), so the two agree by construction and the
+thumbnail stage needs no document of its own.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -12,32 +16,9 @@ import numpy as np
 from zarr.codecs.sharding import ShardingCodec
 from zarr.core.array import parse_array_metadata
 
-from generator.config import ThumbnailConfig
-from generator.records import Axis, Dataset, Level
-from generator.thumbnails.render import RENDER_VERSION
+from generator.records import Axis, Level, Plate
 
-
-def yx_indices(axes: Sequence[Axis], ndim: int) -> tuple[int, int]:
-    names = [a.name.lower() for a in axes] if len(axes) == ndim else []
-    if "y" in names and "x" in names:
-        return names.index("y"), names.index("x")
-    return max(ndim - 2, 0), ndim - 1
-
-
-def pick_thumbnail_level(shapes: Sequence[tuple[int, ...] | None], axes: Sequence[Axis], thumb_size: int) -> int:
-    """The smallest level whose longest Y/X side is at least ``thumb_size`` (else the lowest)."""
-    best = len(shapes) - 1
-    for i in range(len(shapes) - 1, -1, -1):
-        shape = shapes[i]
-        if shape is None or len(shape) < 2:
-            continue
-        y, x = yx_indices(axes, len(shape))
-        if max(shape[y], shape[x]) >= thumb_size:
-            return i
-    return best
-
-# Part of the key: bump when plane choice or file layout changes.
-THUMBNAIL_VERSION = 1
+Shape = tuple[int, ...]
 
 
 class ThumbnailSkipped(Exception):
@@ -90,26 +71,111 @@ def get_axis_roles(axes: Sequence[Axis], ndim: int) -> AxisRoles:
     return AxisRoles(y=y, x=x, c=find("c", "channel"), z=z, t=find("t", "time"))
 
 
-def _yx(shape: Sequence[int], roles: AxisRoles) -> tuple[int, int]:
-    return int(shape[roles.y]), int(shape[roles.x])
+def yx_indices(axes: Sequence[Axis], ndim: int) -> tuple[int, int]:
+    """Y and X of ``get_axis_roles``; the last two dimensions when the axes say nothing usable."""
+    try:
+        roles = get_axis_roles(axes, ndim)
+    except ThumbnailSkipped:
+        return max(ndim - 2, 0), ndim - 1
+    return roles.y, roles.x
 
 
-def choose_level(levels: Sequence[Level], roles: AxisRoles, size: int) -> int:
-    """Index of the smallest level whose longest Y/X side is ≥ ``size``.
+@dataclass(frozen=True)
+class LevelPlan:
+    """Which levels the thumbnail stage reads, decided from the level shapes alone.
 
-    When no level is that large, the largest one (all are small then).
+    ``image``: the level an image's thumbnail reads, the smallest whose
+    longest Y/X side reaches the card size (ties: the first listed); when no
+    level is that large, the sharpest one (level 0, which harvest always
+    reads, in any sane pyramid). ``lowest``: the level a plate montage reads
+    in every field.
     """
-    longest = [max(_yx(lv.shape, roles)) if len(lv.shape) > max(roles.y, roles.x) else 0 for lv in levels]
+
+    roles: AxisRoles
+    image: int
+    lowest: int
+    reaches_size: bool
+
+    @property
+    def prefetch(self) -> int:
+        """The one level besides level 0 whose array document harvest reads for the thumbnail stage.
+
+        When no level reaches the card size, an image is drawn from level 0 and
+        the document left to read is the lowest level's: the one a plate's
+        montage draws from its first field.
+        """
+        if not self.reaches_size and self.image == 0:
+            return self.lowest
+        return self.image
+
+
+def _longest_sides(shapes: Sequence[Shape | None], roles: AxisRoles) -> list[int]:
+    top = max(roles.y, roles.x)
+    return [max(int(s[roles.y]), int(s[roles.x])) if s is not None and len(s) > top else 0 for s in shapes]
+
+
+def get_level_plan_for_roles(shapes: Sequence[Shape | None], roles: AxisRoles, size: int) -> LevelPlan:
+    """The plan for known axis roles; ``ThumbnailSkipped`` when no level has a Y/X shape."""
+    longest = _longest_sides(shapes, roles)
     usable = [i for i, n in enumerate(longest) if n > 0]
     if not usable:
         raise ThumbnailSkipped("thumbnail skipped: no level has a Y/X shape")
     big_enough = [i for i in usable if longest[i] >= size]
     if big_enough:
-        # Ties keep the first listed level.
-        return min(big_enough, key=lambda i: (longest[i], i))
-    # Every level is smaller than a card: the largest (level 0, always harvested) is the sharpest
-    # and still tiny to read.
-    return max(usable, key=lambda i: (longest[i], -i))
+        image = min(big_enough, key=lambda i: (longest[i], i))
+    else:
+        # Every level is smaller than a card: the largest is the sharpest and still tiny to read.
+        image = max(usable, key=lambda i: (longest[i], -i))
+    return LevelPlan(roles=roles, image=image, lowest=len(shapes) - 1, reaches_size=bool(big_enough))
+
+
+def get_level_plan(shapes: Sequence[Shape | None], axes: Sequence[Axis], size: int) -> LevelPlan:
+    """The plan for levels of these shapes (None: unknown), the axes read from level 0's rank."""
+    first = next((s for s in shapes if s is not None), None)
+    if first is None:
+        raise ThumbnailSkipped("thumbnail skipped: no level has a Y/X shape")
+    return get_level_plan_for_roles(shapes, get_axis_roles(axes, len(first)), size)
+
+
+def get_image_plan(levels: Sequence[Level], axes: Sequence[Axis], size: int) -> LevelPlan:
+    """The plan for a harvested image's levels (what the thumbnail stage and its key use)."""
+    return get_level_plan([lv.shape for lv in levels], axes, size)
+
+
+def get_unread_planned_level(levels: Sequence[Level], axes: Sequence[Axis], size: int) -> int | None:
+    """The image level the plan picks from the harvested shapes when its document is still unread, else None.
+
+    Harvest plans from inferred shapes; a level read meanwhile can turn out
+    smaller than inferred (writers round down) and so move the plan. Harvest
+    then reads the planned level too, so the thumbnail stage never has to.
+    """
+    try:
+        index = get_image_plan(levels, axes, size).image
+    except ThumbnailSkipped:
+        return None
+    return index if levels[index].metadata is None else None
+
+
+def choose_level(levels: Sequence[Level], roles: AxisRoles, size: int) -> int:
+    """Index of the level an image's thumbnail reads (``LevelPlan.image``)."""
+    return get_level_plan_for_roles([lv.shape for lv in levels], roles, size).image
+
+
+def pick_thumbnail_level(shapes: Sequence[Shape | None], axes: Sequence[Axis], thumb_size: int) -> int:
+    """The level whose array document harvest reads for the thumbnail stage (``LevelPlan.prefetch``).
+
+    Without usable axes the last two dimensions are taken as Y and X, so
+    harvest still reads a small level of an array the thumbnail stage will
+    turn down; with no known shape, the lowest level.
+    """
+    first = next((s for s in shapes if s is not None and len(s) >= 2), None)
+    if first is None:
+        return len(shapes) - 1
+    y, x = yx_indices(axes, len(first))
+    try:
+        return get_level_plan_for_roles(shapes, AxisRoles(y=y, x=x), thumb_size).prefetch
+    except ThumbnailSkipped:
+        return len(shapes) - 1
 
 
 def get_plane_selection(shape: Sequence[int], roles: AxisRoles) -> tuple[int | slice, ...]:
@@ -192,40 +258,31 @@ def estimate_read(metadata: Any, selection: Sequence[int | slice]) -> ReadCost:
     return ReadCost(chunks=n_chunks, bytes=total, pixels=n_chunks * elements)
 
 
-def is_label_image(dataset: Dataset) -> bool:
-    return dataset.kind == "labels" or bool(dataset.documents and "image-label" in dataset.documents.image)
+def get_montage_wells(plate: Plate) -> list[tuple[str, int, int]]:
+    """(field path, row, column) of the field a plate montage draws in each well, in plate order.
 
-
-def get_thumbnail_key(dataset: Dataset, config: ThumbnailConfig) -> str | None:
-    """Content hash of everything that decides the pixels; None when there is nothing to render.
-
-    It covers the image location, the chosen level's array document (or its
-    harvested summary when the document was not fetched), axes, channel
-    settings, plate layout, sizes and the renderer's version, so an
-    unchanged dataset keeps its file and any change gets a new one.
+    A well's field is its first harvested field image (``Plate.field_paths``);
+    wells with none, or outside the grid, are not drawn.
     """
-    if not dataset.resolutions:
-        return None
-    try:
-        roles = get_axis_roles(dataset.axes, len(dataset.resolutions[0].shape))
-        index = choose_level(dataset.resolutions, roles, config.card_size)
-    except (ThumbnailSkipped, ValueError, IndexError):
-        return None
-    level = dataset.resolutions[index]
-    material = {
-        "url": dataset.url,
-        "image_path": dataset.image_path,
-        "kind": dataset.kind,
-        "labels": is_label_image(dataset),
-        "level": level.path,
-        "array": dict(level.metadata) if level.metadata is not None else level.to_dict(),
-        "scale": list(level.scale) if level.scale else None,
-        "axes": [a.to_dict() for a in dataset.axes],
-        "channels": [c.to_dict() for c in dataset.channels],
-        "plate": dataset.plate.to_dict() if dataset.plate else None,
-        "lowest": dataset.resolutions[-1].to_dict() if dataset.plate else None,
-        "sizes": [config.card_size, config.detail_size],
-        "versions": [RENDER_VERSION, THUMBNAIL_VERSION],
-    }
-    blob = json.dumps(material, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+    first_field: dict[str, str] = {}
+    for f in plate.field_paths:
+        parts = f.split("/")
+        for k in range(1, len(parts)):
+            first_field.setdefault("/".join(parts[:k]), f)
+    _, _, wells = get_plate_grid(plate)
+    return [(first_field[w.rstrip("/")], r, c) for w, r, c in wells if w.rstrip("/") in first_field]
+
+
+def get_plate_grid(plate: Plate) -> tuple[list[str], list[str], list[tuple[str, int, int]]]:
+    """Row names, column names and (well path, row, column) for every well of a plate.
+
+    Positions come from the well path "<row>/<column>" looked up in the
+    plate's row and column names (derived from the paths when absent).
+    """
+    pairs = [(w, *w.strip("/").split("/")[:2]) for w in plate.well_paths if w.count("/") >= 1]
+    rows = list(plate.row_names) or sorted({r for _, r, _ in pairs})
+    cols = list(plate.column_names) or sorted({c for _, _, c in pairs}, key=lambda c: (len(c), c))
+    row_of = {name: i for i, name in reversed(list(enumerate(rows)))}
+    col_of = {name: i for i, name in reversed(list(enumerate(cols)))}
+    wells = [(w, row_of[r], col_of[c]) for w, r, c in pairs if r in row_of and c in col_of]
+    return rows, cols, wells

@@ -17,9 +17,9 @@ from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
 from generator.harvest.parse import HarvestProblem, parse_ome_xml_series
 from generator.harvest.rocrate import parse_rocrate
+from generator.history import decide_status
 from generator.records import Dataset, Entry, Listing
 from generator.sources.columns import Listed, dataset_from_entry, parse_listed
-from generator.history import decide_status
 from generator.validate import validate
 
 from .conftest import StaticServer, start_static_server

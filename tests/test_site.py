@@ -413,7 +413,7 @@ def test_url_state_round_trip_and_history(page, built, servers):
     page.go_back()
     assert page.input_value("#sort") == ""
     page.go_back()
-    page.wait_for_function(f"document.querySelectorAll('#results .card').length === 4")
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 4")
     assert not page.locator('#facets input[data-facet="source"][data-value="JAX"]').is_checked()
     page.go_forward()
     page.wait_for_function("document.querySelectorAll('#results .card').length === 3")

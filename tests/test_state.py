@@ -17,8 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Channel, Dataset, Documents, Entry, Level, Listing, Term, Thumbnail
 from generator.history import decide_status, merge_with_history
+from generator.records import (
+    Axis,
+    Channel,
+    Dataset,
+    Documents,
+    Entry,
+    Level,
+    Listing,
+    Term,
+    Thumbnail,
+)
 from generator.state import DB_NAME, SCHEMA_VERSION, State
 from generator.validate import validate
 

@@ -37,10 +37,15 @@ from generator.plan import (
     ThumbnailSkipped,
     choose_level,
     get_axis_roles,
+    get_image_plan,
+    get_level_plan,
     get_plane_selection,
-    get_thumbnail_key,
+    pick_thumbnail_level,
+    yx_indices,
 )
 from generator.records import Axis, Dataset, Entry, Level
+from generator.thumbnails.files import find_existing
+from generator.thumbnails.key import get_thumbnail_key
 from generator.thumbnails.make import make_thumbnails
 from generator.thumbnails.store import FetcherStore, ReadBudget
 
@@ -466,19 +471,34 @@ def test_plate_over_cap_draws_the_wells_that_fit(static_server, tmp_path: Path) 
     assert fields_read == {"1", "2"}
 
 
-def test_inferred_level_costs_one_document_request(static_server, tmp_path: Path) -> None:
+def test_harvest_reads_the_planned_level_so_thumbnails_read_only_chunks(static_server, tmp_path: Path) -> None:
     write_image(static_server.root / "i.zarr", gradient((1, 1024, 1024), "uint8"), axes="cyx", version="0.4", levels=4)
     (d,) = asyncio.run(harvest_all(static_server.url, ["i.zarr"]))
-    # Drop the chosen level's document, as harvest does for levels it only inferred.
+    plan = get_image_plan(d.resolutions, d.axes, CONFIG.card_size)
+    assert plan.image == 2 and d.resolutions[2].metadata is not None and d.resolutions[1].inferred
+    static_server.log.clear()
+    (out,) = asyncio.run(thumbs([d], tmp_path / "site"))
+    assert out.thumbnail is not None, out.warnings
+    assert static_server.log.entries and chunk_requests(static_server.log, "/i.zarr/") == static_server.log.entries
+    assert {e[1].split("/")[2] for e in static_server.log.entries} == {"2"}
+    assert (out.thumbnail.width, out.thumbnail.height) == (256, 256)
+
+
+def test_a_planned_level_without_its_document_is_skipped_without_a_request(static_server, tmp_path: Path) -> None:
+    write_image(static_server.root / "i.zarr", gradient((1, 1024, 1024), "uint8"), axes="cyx", version="0.4", levels=4)
+    (d,) = asyncio.run(harvest_all(static_server.url, ["i.zarr"]))
+    # A record whose planned level was only inferred (an older harvest): the stage does not go and fetch it.
     levels = list(d.resolutions)
     levels[2] = dataclasses.replace(levels[2], metadata=None, inferred=True)
     d = dataclasses.replace(d, resolutions=tuple(levels))
     static_server.log.clear()
     (out,) = asyncio.run(thumbs([d], tmp_path / "site"))
-    assert out.thumbnail is not None, out.warnings
-    docs = [p for p in static_server.log.paths() if p.endswith(".zarray")]
-    assert docs == ["/i.zarr/2/.zarray"]
-    assert (out.thumbnail.width, out.thumbnail.height) == (256, 256)
+    assert out.thumbnail is None
+    assert out.warnings == (
+        "thumbnail skipped: the record lacks the array document of level '2' (its shape was inferred, not read); "
+        "it is drawn after the next harvest",
+    )
+    assert static_server.log.entries == []
 
 
 def test_unreachable_and_empty_datasets_are_left_alone(tmp_path: Path) -> None:
@@ -521,3 +541,75 @@ def test_axis_roles_and_plane_selection() -> None:
     levels = [Level("0", (1, 2000, 1000)), Level("1", (1, 1000, 500)), Level("2", (1, 500, 250)), Level("3", (1, 250, 125))]
     assert choose_level(levels, get_axis_roles((), 3), 256) == 2
     assert choose_level(levels[:1], get_axis_roles((), 3), 4096) == 0
+
+
+def test_thumbnail_stage_requests_chunks_only(gallery: Gallery) -> None:
+    # Every document the stage needs (plate fields included) came with the harvested record.
+    assert gallery.log.entries and chunk_requests(gallery.log, "/") == gallery.log.entries
+
+
+def test_every_harvested_image_holds_the_document_of_its_planned_level(gallery: Gallery) -> None:
+    for name, d in gallery.before.items():
+        plan = get_image_plan(d.resolutions, d.axes, CONFIG.card_size)
+        assert d.resolutions[plan.image].metadata is not None, name
+        if d.kind == "plate":
+            assert d.plate.montage and d.plate.montage[0].level_path == d.resolutions[plan.lowest].path, name
+
+
+def test_thumbnail_records_the_detail_size_also_when_reused(gallery: Gallery) -> None:
+    with_detail = 0
+    for name, d in gallery.after.items():
+        t = d.thumbnail
+        if t is None:
+            continue
+        if t.detail is None:
+            assert (t.detail_width, t.detail_height) == (None, None), name
+        else:
+            with_detail += 1
+            with Image.open(gallery.out / t.detail) as im:
+                assert im.size == (t.detail_width, t.detail_height), name
+            assert max(t.detail_width, t.detail_height) > max(t.width, t.height)
+        assert find_existing(gallery.out, t.key, CONFIG) == t, name
+    assert with_detail >= 3
+
+
+def test_harvest_prefetch_and_thumbnail_level_agree() -> None:
+    yx = tuple(Axis(n, "space") for n in "zyx")
+    # Z-only downsampling: every level has the same Y/X size; both pick the first listed.
+    flat = [(8, 512, 512), (4, 512, 512), (2, 512, 512)]
+    plan = get_level_plan(flat, yx, 256)
+    assert plan.image == 0 and pick_thumbnail_level(flat, yx, 256) == plan.prefetch == 0
+    # A usual pyramid: the smallest level that still fills a card.
+    pyramid = [(1, 2000, 1000), (1, 1000, 500), (1, 500, 250), (1, 250, 125)]
+    assert pick_thumbnail_level(pyramid, yx, 256) == get_level_plan(pyramid, yx, 256).image == 2
+    # Nothing reaches a card: the image is drawn from level 0, and harvest reads the lowest (a montage's level).
+    small = [(1, 128, 128), (1, 64, 64)]
+    plan = get_level_plan(small, yx, 256)
+    assert (plan.image, plan.lowest, plan.reaches_size) == (0, 1, False)
+    assert pick_thumbnail_level(small, yx, 256) == plan.prefetch == 1
+    # Axes named by type only: harvest now finds Y/X the way the thumbnail stage does.
+    typed = (Axis("row", "space"), Axis("col", "space"), Axis("ch", "channel"))
+    wide = [(2000, 500, 3), (1000, 250, 3), (500, 125, 3)]
+    assert yx_indices(typed, 3) == (0, 1)
+    assert pick_thumbnail_level(wide, typed, 256) == get_level_plan(wide, typed, 256).image == 2
+    # Unknown shapes and unusable axes still give harvest a level to read.
+    assert pick_thumbnail_level([None, None], yx, 256) == 1
+    assert pick_thumbnail_level([(3,), (2,)], (Axis("c", "channel"),), 256) == 1
+
+
+def test_a_level_smaller_than_inferred_moves_the_plan_within_harvest(static_server, tmp_path: Path) -> None:
+    write_image(static_server.root / "r.zarr", gradient((1, 1024, 1024), "uint8"), axes="cyx", version="0.5", levels=4)
+    # Level 2 says 255 px where 256 were inferred (a writer that rounds down): level 1 is now the plan's.
+    doc_path = static_server.root / "r.zarr" / "2" / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["shape"] = [1, 255, 255]
+    doc_path.write_text(json.dumps(doc))
+    (d,) = asyncio.run(harvest_all(static_server.url, ["r.zarr"]))
+    assert [p for p in static_server.log.paths() if p.endswith("/zarr.json")] == [
+        "/r.zarr/zarr.json", "/r.zarr/0/zarr.json", "/r.zarr/2/zarr.json", "/r.zarr/1/zarr.json"
+    ]
+    assert get_image_plan(d.resolutions, d.axes, CONFIG.card_size).image == 1 and d.resolutions[1].metadata is not None
+    static_server.log.clear()
+    (out,) = asyncio.run(thumbs([d], tmp_path / "site"))
+    assert out.thumbnail is not None, out.warnings
+    assert chunk_requests(static_server.log, "/r.zarr/") == static_server.log.entries

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import Axis, Dataset, Documents, Findings, Level
 from generator.history import decide_status
+from generator.records import Axis, Dataset, Documents, Findings, Level
 from generator.validate import validate
 
 

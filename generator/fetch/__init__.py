@@ -7,8 +7,21 @@ conditional GET by default; ``get_json``; ``get_bytes`` for byte ranges).
 a path to a dataset's URL.
 """
 
-from generator.fetch.base import PROBE_ORIGIN, FetchError, FetchIO, Response, ValidatorStore
-from generator.fetch.http import ALLOWED_SCHEMES, RETRY_STATUSES, USER_AGENT, Fetcher, FetchStats, is_fetchable
+from generator.fetch.base import (
+    PROBE_ORIGIN,
+    FetchError,
+    FetchIO,
+    Response,
+    ValidatorStore,
+)
+from generator.fetch.http import (
+    ALLOWED_SCHEMES,
+    RETRY_STATUSES,
+    USER_AGENT,
+    Fetcher,
+    FetchStats,
+    is_fetchable,
+)
 from generator.fetch.local import LocalFiles, map_url
 from generator.fetch.urls import join_url
 

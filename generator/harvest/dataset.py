@@ -28,7 +28,12 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from generator.fetch import Fetcher
-from generator.harvest.containers import Resolved, get_consolidated_labels, get_plate_montage, resolve
+from generator.harvest.containers import (
+    Resolved,
+    get_consolidated_labels,
+    get_plate_montage,
+    resolve,
+)
 from generator.harvest.image import ImageFacts, read_image
 from generator.harvest.parse import (
     OME_KEYS,
@@ -39,10 +44,22 @@ from generator.harvest.parse import (
     _written_of,
     parse_channels,
 )
-from generator.harvest.reader import RECHECK_ABSENT_ROCRATE, FormatMemory, Reader, optional
+from generator.harvest.reader import (
+    RECHECK_ABSENT_ROCRATE,
+    FormatMemory,
+    Reader,
+    optional,
+)
 from generator.harvest.rocrate import _term, parse_rocrate
 from generator.records import Axis, Dataset, Documents, Entry, Findings, Plate
-from generator.sources.columns import MAX_NDIM, Listed, dataset_from_listing, is_placeholder, parse_listed, url_name
+from generator.sources.columns import (
+    MAX_NDIM,
+    Listed,
+    dataset_from_listing,
+    is_placeholder,
+    parse_listed,
+    url_name,
+)
 
 
 async def harvest_one(

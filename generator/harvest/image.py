@@ -17,7 +17,7 @@ from generator.harvest.parse import (
     parse_multiscales,
 )
 from generator.harvest.reader import Reader
-from generator.plan import pick_thumbnail_level
+from generator.plan import get_unread_planned_level, pick_thumbnail_level
 from generator.records import Findings, Level
 
 
@@ -99,7 +99,27 @@ async def _read_levels(
                 raise
             found += Findings.error(p.message)
     levels, more = _levels(reader, base, ms, docs, level0, shapes)
-    return ImageFacts(base, group.ome, ms, levels, itemsize, None), found + more
+    levels, again = await _read_replanned(reader, base, ms, levels, thumb_size)
+    return ImageFacts(base, group.ome, ms, levels, itemsize, None), found + more + again
+
+
+async def _read_replanned(
+    reader: Reader, base: str, ms: Multiscale, levels: tuple[Level, ...], thumb_size: int
+) -> tuple[tuple[Level, ...], Findings]:
+    """Read the level the plan moves to once real shapes are known (writers that round down
+    make a level smaller than inferred), so the thumbnail stage never fetches a document."""
+    again = get_unread_planned_level(levels, ms.axes, thumb_size)
+    if again is None:
+        return levels, Findings()
+    lv = levels[again]
+    try:
+        doc = await reader.array(_join_path(base, lv.path))
+        read = parse_level(lv.path, doc, reader.zarr_format or 3, lv.scale)[0]
+    except HarvestProblem as p:
+        if p.unreachable:
+            raise
+        return levels, Findings.error(p.message)
+    return levels[:again] + (read,) + levels[again + 1 :], Findings()
 
 
 def _levels(

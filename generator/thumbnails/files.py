@@ -23,23 +23,34 @@ def _thumb_paths(out_dir: Path, key: str, config: ThumbnailConfig, fmt: str) -> 
     return folder / f"{key}-{config.card_size}.{fmt}", folder / f"{key}-{config.detail_size}.{fmt}"
 
 
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the file's header (no decoding); None when it is absent or damaged."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except OSError:
+        return None
+
+
 def find_existing(out_dir: Path, key: str, config: ThumbnailConfig) -> Thumbnail | None:
     """The thumbnail already written for ``key`` (by an earlier build), if any."""
     for fmt in ("webp", "png"):
         card, detail = _thumb_paths(out_dir, key, config, fmt)
-        if card.is_file():
-            try:
-                with Image.open(card) as im:
-                    width, height = im.size
-            except OSError:
-                continue  # a damaged file is rendered again
-            return Thumbnail(
-                key=key,
-                card=f"{THUMB_DIR}/{card.name}",
-                detail=f"{THUMB_DIR}/{detail.name}" if detail.is_file() else None,
-                width=width,
-                height=height,
-            )
+        if not card.is_file():
+            continue
+        card_size = _image_size(card)
+        if card_size is None:
+            continue  # a damaged file is rendered again
+        detail_size = _image_size(detail) if detail.is_file() else None
+        return Thumbnail(
+            key=key,
+            card=f"{THUMB_DIR}/{card.name}",
+            detail=f"{THUMB_DIR}/{detail.name}" if detail_size is not None else None,
+            width=card_size[0],
+            height=card_size[1],
+            detail_width=detail_size[0] if detail_size is not None else None,
+            detail_height=detail_size[1] if detail_size is not None else None,
+        )
     return None
 
 
@@ -59,13 +70,21 @@ def write_renditions(detail: Image.Image, out_dir: Path, key: str, config: Thumb
     fmt = get_image_format()
     card_path, detail_path = _thumb_paths(out_dir, key, config, fmt)
     card_path.parent.mkdir(parents=True, exist_ok=True)
-    if max(detail.size) > config.card_size:
-        w, h = get_output_size(detail.height, detail.width, config.card_size)
-        resample = Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS
-        card = detail.resize((w, h), resample)
-        _save(detail, detail_path, fmt)
-        detail_rel: str | None = f"{THUMB_DIR}/{detail_path.name}"
-    else:
-        card, detail_rel = detail, None
+    if max(detail.size) <= config.card_size:
+        _save(detail, card_path, fmt)
+        return Thumbnail(key=key, card=f"{THUMB_DIR}/{card_path.name}", detail=None, width=detail.width, height=detail.height)
+    w, h = get_output_size(detail.height, detail.width, config.card_size)
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS
+    card = detail.resize((w, h), resample)
+    _save(detail, detail_path, fmt)
+    # The card last: its file is what ``find_existing`` takes as the mark of a finished key.
     _save(card, card_path, fmt)
-    return Thumbnail(key=key, card=f"{THUMB_DIR}/{card_path.name}", detail=detail_rel, width=card.width, height=card.height)
+    return Thumbnail(
+        key=key,
+        card=f"{THUMB_DIR}/{card_path.name}",
+        detail=f"{THUMB_DIR}/{detail_path.name}",
+        width=card.width,
+        height=card.height,
+        detail_width=detail.width,
+        detail_height=detail.height,
+    )

@@ -1,10 +1,13 @@
-"""Thumbnails: pick a level and a plane, read it with zarr-python through our Fetcher, render, write.
+"""Thumbnails: read the planned plane's chunks with zarr-python through our Fetcher, render, write.
 
 For each dataset:
 
-1. ``choose_level``: the smallest level whose longest Y/X side is at least
-   the card size (the lowest if none is). ``get_plane_selection``: first t,
-   middle z, all channels, whatever the axis order.
+1. The level and plane come from the read plan (``generator.plan``) that
+   harvest followed too: the smallest level whose longest Y/X side is at
+   least the card size (the sharpest if none is); first t, middle z, all
+   channels, whatever the axis order. Harvest read that level's array
+   document, so this stage requests chunks only; a record without it (one
+   harvested before the plan agreed, say) gets a warning, not a request.
 2. The key (``get_thumbnail_key``) hashes the source metadata that decides
    the pixels. When ``thumbnails/<key>-256.*`` exists it is reused and
    nothing is fetched, so unchanged datasets keep their file across builds.
@@ -20,7 +23,8 @@ For each dataset:
    the event loop keeps fetching other datasets meanwhile.
 
 Plates get a montage of every well's first field (lowest level) at its
-row/column position. The wells are read in plate order while the byte cap
+row/column position, from the field documents harvest kept in
+``Plate.montage``. The wells are read in plate order while the byte cap
 allows; wells past the cap stay blank and the dataset gets a warning
 saying how many were drawn.
 """
@@ -32,125 +36,35 @@ import dataclasses
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import quote
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from zarr.core.array import AsyncArray, parse_array_metadata
-from zarr.storage import StorePath
 
 from generator.config import ThumbnailConfig
 from generator.fetch import Fetcher, FetchError
 from generator.plan import (
-    AxisRoles,
-    ReadCost,
     ThumbnailSkipped,
-    choose_level,
-    estimate_read,
-    get_axis_roles,
+    get_image_plan,
+    get_montage_wells,
     get_pixel_aspect,
-    get_plane_selection,
-    get_thumbnail_key,
-    is_label_image,
-    to_cyx,
+    get_plate_grid,
 )
-from generator.records import Axis, Dataset, Level, Plate, Thumbnail
+from generator.records import Dataset, Thumbnail
 from generator.thumbnails.files import THUMB_DIR, find_existing, write_renditions
-from generator.thumbnails.render import (
-    render_montage,
-    render_plane,
+from generator.thumbnails.key import get_thumbnail_key, is_label_image
+from generator.thumbnails.plane import (
+    PlaneSource,
+    check_cost,
+    get_read_limit,
+    join_url,
+    open_plane,
+    read_plane,
 )
-from generator.thumbnails.store import MB, FetcherStore, ReadBudget
+from generator.thumbnails.render import render_montage, render_plane
+from generator.thumbnails.store import MB, ReadBudget
 
 # How many datasets are fetched/rendered at once. Memory is bounded separately by ``_ByteBudget``.
 DATASET_CONCURRENCY = 32
-
-
-# ---------------------------------------------------------------------------
-# Pure choices: axes, level, plane, key, cost
-
-
-# ---------------------------------------------------------------------------
-# A read-only zarr store over the Fetcher
-
-
-def join_url(base: str, *parts: str) -> str:
-    out = base.rstrip("/")
-    for p in parts:
-        p = p.strip("/")
-        if p:
-            out += "/" + quote(p, safe="/")
-    return out
-
-
-async def get_array_document(fetcher: Fetcher, image_url: str, path: str, zarr_format: int | None) -> dict[str, Any]:
-    """Fetch one array document (``zarr.json`` for Zarr v3, ``.zarray`` for v2)."""
-    name = ".zarray" if zarr_format == 2 else "zarr.json"
-    doc, _ = await fetcher.get_json(join_url(image_url, path, name), conditional=False)
-    if not isinstance(doc, dict):
-        raise ThumbnailSkipped(f"thumbnail skipped: {path}/{name} is not a JSON object")
-    if zarr_format == 2:
-        doc.setdefault("zarr_format", 2)
-    return doc
-
-
-@dataclass(frozen=True)
-class PlaneSource:
-    """One plane to read: the opened array, what to select, and its cost bound."""
-
-    array: AsyncArray
-    selection: tuple[int | slice, ...]
-    roles: AxisRoles
-    cost: ReadCost
-    store: FetcherStore
-
-
-def open_plane(
-    fetcher: Fetcher,
-    image_url: str,
-    level_path: str,
-    metadata: Mapping[str, Any],
-    axes: Sequence[Axis],
-    budget: ReadBudget,
-    zarr_format: int | None = None,
-) -> PlaneSource:
-    """Open the array from its document, with no request; pick the plane and bound its cost."""
-    doc = dict(metadata)
-    if "zarr_format" not in doc and zarr_format in (2, 3):
-        doc["zarr_format"] = zarr_format
-    try:
-        meta = parse_array_metadata(doc)
-    except Exception as e:  # zarr raises many types for malformed documents
-        raise ThumbnailSkipped(f"thumbnail skipped: unreadable array metadata at {level_path}: {e}") from None
-    roles = get_axis_roles(axes, len(meta.shape))
-    selection = get_plane_selection(meta.shape, roles)
-    store = FetcherStore(image_url, fetcher, budget)
-    array = AsyncArray(metadata=meta, store_path=StorePath(store, level_path))
-    return PlaneSource(array, selection, roles, estimate_read(meta, selection), store)
-
-
-def check_cost(cost: ReadCost, config: ThumbnailConfig, what: str) -> None:
-    if cost.bytes > config.max_bytes:
-        raise ThumbnailSkipped(
-            f"thumbnail skipped: {what} plane needs {cost.bytes / MB:.0f} MB of chunks > {config.max_bytes / MB:.0f} MB cap"
-        )
-    if cost.pixels > config.max_pixels:
-        raise ThumbnailSkipped(
-            f"thumbnail skipped: {what} plane decodes {cost.pixels / 1e6:.0f} Mpx > {config.max_pixels / 1e6:.0f} Mpx cap"
-        )
-
-
-async def read_plane(source: PlaneSource) -> np.ndarray:
-    data = await source.array.getitem(source.selection)
-    return to_cyx(np.asarray(data), source.selection, source.roles)
-
-
-# ---------------------------------------------------------------------------
-# Files
-
-
-# ---------------------------------------------------------------------------
-# The stage
 
 
 class _ByteBudget:
@@ -257,17 +171,6 @@ def _warn(dataset: Dataset, message: str) -> Dataset:
     return dataclasses.replace(dataset, thumbnail=None, warnings=dataset.warnings + (message,))
 
 
-def _image_url(dataset: Dataset) -> str:
-    return join_url(dataset.url, dataset.image_path)
-
-
-async def _level_metadata(dataset: Dataset, level: Level, ctx: _Context) -> Mapping[str, Any]:
-    if level.metadata is not None:
-        return level.metadata
-    # Inferred level: one request for its array document.
-    return await get_array_document(ctx.fetcher, _image_url(dataset), level.path, dataset.zarr_format)
-
-
 async def _read_within_budget(source: PlaneSource, ctx: _Context) -> np.ndarray:
     held = await ctx.memory.acquire(source.cost.bytes)
     try:
@@ -276,18 +179,19 @@ async def _read_within_budget(source: PlaneSource, ctx: _Context) -> np.ndarray:
         await ctx.memory.release(held)
 
 
-def _read_limit(config: ThumbnailConfig) -> int:
-    # Compressed chunks can exceed their raw size by a few header bytes; the estimate already used raw sizes.
-    return int(config.max_bytes * 1.1) + 64 * 1024
-
-
 async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[Thumbnail, list[str]]:
-    roles = get_axis_roles(dataset.axes, len(dataset.resolutions[0].shape))
-    index = choose_level(dataset.resolutions, roles, ctx.config.card_size)
+    index = get_image_plan(dataset.resolutions, dataset.axes, ctx.config.card_size).image
     level = dataset.resolutions[index]
-    metadata = await _level_metadata(dataset, level, ctx)
-    budget = ReadBudget(_read_limit(ctx.config))
-    source = open_plane(ctx.fetcher, _image_url(dataset), level.path, metadata, dataset.axes, budget, dataset.zarr_format)
+    if level.metadata is None:
+        # Harvest reads the planned level's document; a record without it predates that, or
+        # the level's real shape moved the plan. Only the next harvest can mend it.
+        raise ThumbnailSkipped(
+            f"thumbnail skipped: the record lacks the array document of level {level.path!r} "
+            "(its shape was inferred, not read); it is drawn after the next harvest"
+        )
+    image_url = join_url(dataset.url, dataset.image_path)
+    budget = ReadBudget(get_read_limit(ctx.config))
+    source = open_plane(ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format)
     check_cost(source.cost, ctx.config, f"level {level.path}")
     plane = await _read_within_budget(source, ctx)
     notes = []
@@ -303,69 +207,24 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
     return await ctx.run(render), notes
 
 
-# ---------------------------------------------------------------------------
-# Plates
-
-
-def get_plate_grid(plate: Plate) -> tuple[list[str], list[str], list[tuple[str, int, int]]]:
-    """Row names, column names and (well path, row, column) for every well of a plate.
-
-    Positions come from the well path "<row>/<column>" looked up in the
-    plate's row and column names (derived from the paths when absent).
-    """
-    pairs = [(w, *w.strip("/").split("/")[:2]) for w in plate.well_paths if w.count("/") >= 1]
-    rows = list(plate.row_names) or sorted({r for _, r, _ in pairs})
-    cols = list(plate.column_names) or sorted({c for _, _, c in pairs}, key=lambda c: (len(c), c))
-    wells = [(w, rows.index(r), cols.index(c)) for w, r, c in pairs if r in rows and c in cols]
-    return rows, cols, wells
-
-
-async def _first_field(dataset: Dataset, well: str, ctx: _Context) -> str:
-    known = [f for f in dataset.plate.field_paths if f.startswith(well.rstrip("/") + "/")]  # type: ignore[union-attr]
-    if known:
-        return known[0]
-    attrs = await _group_attributes(dataset, well, ctx)
-    images = (attrs.get("well") or {}).get("images") or []
-    if not images or not isinstance(images[0], dict) or "path" not in images[0]:
-        raise ThumbnailSkipped(f"well {well} lists no images")
-    return f"{well.rstrip('/')}/{images[0]['path']}"
-
-
-async def _group_attributes(dataset: Dataset, path: str, ctx: _Context) -> Mapping[str, Any]:
-    """OME attributes of a group: ``attributes.ome`` of zarr.json (v3) or ``.zattrs`` (v2)."""
-    if dataset.zarr_format == 2:
-        doc, _ = await ctx.fetcher.get_json(join_url(dataset.url, path, ".zattrs"), conditional=False)
-        return doc if isinstance(doc, dict) else {}
-    doc, _ = await ctx.fetcher.get_json(join_url(dataset.url, path, "zarr.json"), conditional=False)
-    attrs = doc.get("attributes") if isinstance(doc, dict) else None
-    attrs = attrs if isinstance(attrs, dict) else {}
-    return attrs.get("ome") if isinstance(attrs.get("ome"), dict) else attrs
-
-
-async def _field_lowest_level(dataset: Dataset, field: str, ctx: _Context) -> tuple[str, Mapping[str, Any]]:
-    """The lowest level's path and array document of one field image."""
-    lowest = dataset.resolutions[-1]
-    if field == dataset.image_path and lowest.metadata is not None:
-        return lowest.path, lowest.metadata
-    field_url = join_url(dataset.url, field)
-    try:
-        # Fields of a plate share their pyramid layout: try the first field's lowest path directly.
-        return lowest.path, await get_array_document(ctx.fetcher, field_url, lowest.path, dataset.zarr_format)
-    except FetchError as e:
-        if e.status != 404:
-            raise
-    attrs = await _group_attributes(dataset, field, ctx)
-    multiscales = attrs.get("multiscales") or []
-    paths = [d.get("path") for d in (multiscales[0].get("datasets") or [])] if multiscales else []
-    if not paths or not isinstance(paths[-1], str):
-        raise ThumbnailSkipped(f"field {field} has no multiscales datasets")
-    return paths[-1], await get_array_document(ctx.fetcher, field_url, paths[-1], dataset.zarr_format)
-
-
-async def _open_field(dataset: Dataset, well: str, ctx: _Context, budget: ReadBudget) -> PlaneSource:
-    field = await _first_field(dataset, well, ctx)
-    path, doc = await _field_lowest_level(dataset, field, ctx)
-    return open_plane(ctx.fetcher, join_url(dataset.url, field), path, doc, dataset.axes, budget, dataset.zarr_format)
+def _open_fields(dataset: Dataset, ctx: _Context, budget: ReadBudget) -> list[tuple[int, int, PlaneSource]]:
+    """The montage's fields that open from their harvested documents, in plate order."""
+    plate = dataset.plate
+    assert plate is not None
+    documents = {f.path: f for f in plate.montage}
+    opened = []
+    for path, r, c in get_montage_wells(plate):
+        field = documents.get(path)
+        if field is None:
+            continue  # harvest could not read this field's document
+        try:
+            source = open_plane(
+                ctx.fetcher, join_url(dataset.url, path), field.level_path, field.metadata, dataset.axes, budget, dataset.zarr_format
+            )
+        except ThumbnailSkipped:
+            continue
+        opened.append((r, c, source))
+    return opened
 
 
 async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[Thumbnail, list[str]]:
@@ -374,18 +233,13 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
     rows, cols, wells = get_plate_grid(plate)
     if not wells:
         raise ThumbnailSkipped("thumbnail skipped: the plate lists no wells")
-    budget = ReadBudget(_read_limit(ctx.config))
-    opened = await asyncio.gather(*(_open_field(dataset, w, ctx, budget) for w, _, _ in wells), return_exceptions=True)
+    budget = ReadBudget(get_read_limit(ctx.config))
+    opened = _open_fields(dataset, ctx, budget)
+    failed = len(wells) - len(opened)
     notes: list[str] = []
     chosen: list[tuple[int, int, PlaneSource]] = []
-    spent_bytes = spent_pixels = 0
-    failed = over = 0
-    for (well, r, c), src in zip(wells, opened):
-        if isinstance(src, BaseException):
-            if isinstance(src, asyncio.CancelledError):
-                raise src
-            failed += 1
-            continue
+    spent_bytes = spent_pixels = over = 0
+    for r, c, src in opened:
         if spent_bytes + src.cost.bytes > ctx.config.max_bytes or spent_pixels + src.cost.pixels > ctx.config.max_pixels:
             over += 1
             continue
@@ -394,9 +248,9 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         chosen.append((r, c, src))
     if not chosen:
         if over:
-            first = next(s for s in opened if not isinstance(s, BaseException))
-            check_cost(first.cost, ctx.config, "a well's lowest-level")
-        raise ThumbnailSkipped(f"thumbnail skipped: none of the plate's {len(wells)} wells could be opened")
+            check_cost(opened[0][2].cost, ctx.config, "a well's lowest-level")
+        reason = "" if plate.montage else " (the record holds no field's array document)"
+        raise ThumbnailSkipped(f"thumbnail skipped: none of the plate's {len(wells)} wells could be opened{reason}")
     if over:
         notes.append(
             f"thumbnail: plate montage shows {len(chosen)} of {len(wells)} wells; the rest would exceed the "
@@ -419,5 +273,3 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         return write_renditions(img, ctx.out_dir, key, ctx.config)
 
     return await ctx.run(render), notes
-
-
