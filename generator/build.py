@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 from generator.config import BuildConfig
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
+from generator.lock import hold_folder_lock
 from generator.progress import Progress, format_bytes, format_table
 from generator.records import Catalog, Dataset, RowError, Term
 from generator.site.pages import write_site
@@ -64,12 +67,28 @@ def _make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
 
 
 async def build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
+    """Build the site; the output folder and the cache stay locked until it is written.
+
+    Raises ``generator.lock.LockError`` at once when another build holds one of them.
+    """
+    with ExitStack() as locks:
+        # Always in this order (output, then cache), so two builds cannot each
+        # hold one and wait for the other.
+        locks.enter_context(hold_folder_lock(config.out, "output folder (--out)"))
+        if config.cache is not None and not config.offline:
+            locks.enter_context(hold_folder_lock(config.cache, "build cache (--cache)"))
+        return await _build(config, progress=progress)
+
+
+async def _build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
     progress = progress or Progress(verbosity=config.verbose)
     started = utc_now()
     t0 = datetime.now().timestamp()
     # An offline build neither reads nor writes the build state: records made
     # from CSV columns are not harvests and must not replace last night's.
-    state = State(config.cache) if config.cache is not None and not config.offline else None
+    # Damage to the state is reported even with -q: the cache was lost.
+    warn = functools.partial(progress.log, level=-1)
+    state = State(config.cache, warn=warn) if config.cache is not None and not config.offline else None
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:

@@ -105,7 +105,9 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from generator.build import InputError, build, summary_table
+    from generator.lock import LockError
     from generator.progress import Progress
+    from generator.state import StateError
 
     config = BuildConfig(
         source=args.source,
@@ -127,7 +129,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     try:
         summary, failed = asyncio.run(run())
-    except InputError as e:
+    except (InputError, StateError, LockError) as e:
+        # Unusable input, a state this version must not touch, or a folder
+        # another build holds: a message, not a traceback.
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
     if config.verbose >= 0:
