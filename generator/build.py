@@ -72,8 +72,8 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     Raises ``generator.lock.LockError`` at once when another build holds one of them.
     """
     with ExitStack() as locks:
-        # Always in this order (output, then cache), so two builds cannot each
-        # hold one and wait for the other.
+        # Non-blocking: a second build on either folder fails at once, naming
+        # the holder, instead of waiting or interleaving with this one.
         locks.enter_context(hold_folder_lock(config.out, "output folder (--out)"))
         if config.cache is not None and not config.offline:
             locks.enter_context(hold_folder_lock(config.cache, "build cache (--cache)"))

@@ -61,7 +61,9 @@ def hold_folder_lock(folder: Path | str, what: str) -> Iterator[Path]:
         # holding) the lock; forked workers of the build may, they are the build.
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
-        raise LockError(f"cannot lock the {what} {folder}: {path}: {e.strerror or e}") from e
+        raise LockError(
+            f"cannot lock the {what} {folder}: {path.parent} is not a writable folder ({e.strerror or e})"
+        ) from e
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
