@@ -67,6 +67,9 @@ FAILURES_KEPT = 50  # per URL: enough for a report, bounded for a years-old cach
 # records, see the README) and stops at the first problem it finds.
 QUICK_CHECK = "PRAGMA quick_check(1)"
 CORRUPT_SUFFIX = ".corrupt-"  # state.sqlite.corrupt-<UTC time>: a damaged state, kept for inspection
+# Damaged states kept: CI saves the cache folder, so a disk that keeps failing
+# must not add a full-size copy every night.
+CORRUPT_KEPT = 2
 # SQLite primary result codes (https://sqlite.org/rescode.html).
 _CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB: the file's content is bad
 # The file may be fine but cannot be used now: PERM, BUSY, LOCKED, NOMEM,
@@ -145,6 +148,12 @@ def parse_damage(error: sqlite3.DatabaseError) -> Damage | None:
     return None
 
 
+def _set_aside_order(path: Path) -> tuple[str, int]:
+    """Oldest first: ``state.sqlite.corrupt-<UTC stamp>[-<n>]``, n counting within one second."""
+    stamp, _, n = path.name[len(DB_NAME) + len(CORRUPT_SUFFIX) :].partition("-")
+    return stamp, int(n) if n.isdigit() else 1
+
+
 def _warn_on_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -187,14 +196,16 @@ class _GuardedConnection:
         self._recover = recover
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> _Rows:
+        if sql in ("COMMIT", "ROLLBACK") and not self.db.in_transaction:
+            # The state pairs every BEGIN with one of these, so no open
+            # transaction means its BEGIN ran on a connection since replaced.
+            return _Rows()
         try:
             return _Rows(self.db.execute(sql, params).fetchall())
         except sqlite3.DatabaseError as e:
             if parse_damage(e) is None:
                 raise
             self.db = self._recover(self.db, e)
-        if sql in ("COMMIT", "ROLLBACK") and not self.db.in_transaction:
-            return _Rows()  # its BEGIN ran on the connection just replaced
         return _Rows(self.db.execute(sql, params).fetchall())
 
     def close(self) -> None:
@@ -265,7 +276,17 @@ class State:
         if wal.exists():
             wal.rename(f"{aside}-wal")  # SQLite opens <name>-wal with <name>
         Path(f"{self.path}-shm").unlink(missing_ok=True)  # an index of the WAL, rebuilt on open
+        self._prune_set_aside()
         return aside
+
+    def _prune_set_aside(self) -> None:
+        aside = sorted(
+            (p for p in self.cache_dir.glob(f"{DB_NAME}{CORRUPT_SUFFIX}*") if not p.name.endswith("-wal")),
+            key=_set_aside_order,
+        )
+        for old in aside[:-CORRUPT_KEPT]:
+            old.unlink(missing_ok=True)
+            Path(f"{old}-wal").unlink(missing_ok=True)
 
     def _replace_damaged(self, db: sqlite3.Connection, error: sqlite3.DatabaseError) -> sqlite3.Connection:
         """The connection to finish the build with, after ``error`` was found mid-build."""

@@ -12,6 +12,7 @@ datasets come out ``ok`` with their thumbnails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -31,7 +32,7 @@ from generator.cli import main
 from generator.dev.samples import gradient, write_image, write_plate
 from generator.dev.server import BackgroundServer, make_app
 from generator.lock import get_lock_path
-from generator.state import CORRUPT_SUFFIX, DB_NAME, State
+from generator.state import CORRUPT_KEPT, CORRUPT_SUFFIX, DB_NAME, State
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = 4096  # SQLite's default page size, which the state uses
@@ -342,3 +343,49 @@ def test_a_build_killed_with_sigkill_leaves_no_lock_behind(host: tuple[str, Hook
     assert main(_build_args(csv, out, cache)) == 0
     assert "Traceback" not in capsys.readouterr().err
     _assert_good_site(out, url, names)
+
+
+def test_a_state_that_cannot_be_written_mid_build_goes_on_in_memory_and_is_left_alone(
+    warm_cache: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache)
+    before = (cache / DB_NAME).read_bytes()
+    warnings: list[str] = []
+    with State(cache, warn=warnings.append) as st:
+        (url,) = sorted(st.get_urls())[:1]
+        kept = st.get_dataset(url)
+        assert kept is not None
+        # SQLite's own refusal to write (SQLITE_READONLY), as a read-only
+        # mount or a full disk gives: the file is fine, the build cannot use it.
+        st._db.db.execute("PRAGMA query_only = 1")
+        with st.transaction():
+            st.save_dataset(dataclasses.replace(kept, name="renamed"), "2026-02-01T02:00:00+00:00")
+        assert warnings == [
+            f"ngff-catalog: warning: the build state {cache / DB_NAME} failed during the build "
+            "(attempt to write a readonly database); the rest of this build keeps its state in memory and saves nothing"
+        ]
+        assert st.get_dataset(url).name == "renamed"  # the rest of the build sees its own writes
+    assert (cache / DB_NAME).read_bytes() == before and not _set_aside_files(cache)
+    assert _urls_in_state(cache) == _urls_in_state(warm_cache)
+
+
+def test_only_the_newest_damaged_states_are_kept(
+    warm_cache: Path, host: tuple[str, Hook], tmp_path: Path, capsys
+) -> None:
+    url, _ = host
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache, cache)
+    older = [cache / f"{DB_NAME}{CORRUPT_SUFFIX}20250101T000000Z{n}" for n in ("", "-2", "-10")]
+    for path in older:
+        shutil.copyfile(cache / DB_NAME, path)
+    Path(f"{older[0]}-wal").write_bytes(b"")
+    _overwrite_pages(cache / DB_NAME, seed=11, count=2)
+
+    assert main(_build_args(_csv(tmp_path, url), tmp_path / "site", cache)) == 0
+    kept = _set_aside_files(cache)
+    assert len(kept) == CORRUPT_KEPT == 2
+    assert kept[0] == older[2]  # -10 is newer than -2 within one second
+    assert kept[1].name > older[0].name and f"moved it to {kept[1]}" in capsys.readouterr().err
+    assert not Path(f"{older[0]}-wal").exists()
+    _assert_good_site(tmp_path / "site", url)
