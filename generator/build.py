@@ -13,17 +13,21 @@ site stage's worker processes never start inside a running loop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from generator.config import BuildConfig
 from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status, merge_with_history
+from generator.lock import hold_folder_lock
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.pages import write_site
@@ -77,6 +81,21 @@ def _make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
     )
 
 
+@contextmanager
+def hold_build_locks(config: BuildConfig) -> Iterator[None]:
+    """Hold the output folder and the cache from the gather until the site is written.
+
+    Non-blocking: a second build on either folder fails at once with
+    ``generator.lock.LockError``, naming the holder, instead of waiting or
+    interleaving with this one.
+    """
+    with ExitStack() as locks:
+        locks.enter_context(hold_folder_lock(config.out, "output folder (--out)"))
+        if config.cache is not None and not config.offline:
+            locks.enter_context(hold_folder_lock(config.cache, "build cache (--cache)"))
+        yield
+
+
 async def build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
     """Gather the catalog: every stage but the site. Nothing is written into ``config.out``."""
     progress = progress or Progress(verbosity=config.verbose)
@@ -84,7 +103,9 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     t0 = time.monotonic()
     # An offline build neither reads nor writes the build state: records made
     # from CSV columns are not harvests and must not replace last night's.
-    state = State(config.cache) if config.cache is not None and not config.offline else None
+    # Damage to the state is reported even with -q: the cache was lost.
+    warn = functools.partial(progress.log, level=-1)
+    state = State(config.cache, warn=warn) if config.cache is not None and not config.offline else None
     thumb_root, scratch = _thumbnail_root(config, state)
     rendered = 0
     try:

@@ -105,8 +105,10 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator.build import InputError, build, write_build
+    from generator.build import InputError, build, hold_build_locks, write_build
+    from generator.lock import LockError
     from generator.progress import Progress, format_summary
+    from generator.state import StateError
 
     config = BuildConfig(
         source=args.source,
@@ -122,11 +124,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     progress = Progress(verbosity=config.verbose)
     try:
-        gathered = asyncio.run(build(config, progress=progress))
-    except InputError as e:
+        with hold_build_locks(config):
+            gathered = asyncio.run(build(config, progress=progress))
+            result = write_build(gathered, config, progress=progress)
+    except (InputError, StateError, LockError) as e:
+        # Unusable input, a state this version must not touch, or a folder
+        # another build holds: a message, not a traceback.
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
-    result = write_build(gathered, config, progress=progress)
     if config.verbose >= 0:
         print(format_summary(result))
     failed = len(result.failed)
@@ -168,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from generator.build import build, write_build
+    from generator.build import build, hold_build_locks, write_build
     from generator.dev.demo import write_demo_csvs, write_demo_data
     from generator.dev.server import BackgroundServer, make_app
     from generator.progress import Progress, format_summary
@@ -184,7 +189,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
         config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
         progress = Progress(verbosity=verbosity)
-        result = write_build(asyncio.run(build(config, progress=progress)), config, progress=progress)
+        with hold_build_locks(config):
+            result = write_build(asyncio.run(build(config, progress=progress)), config, progress=progress)
         if verbosity >= 0:
             print(format_summary(result))
         if args.no_serve:

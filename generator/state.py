@@ -23,7 +23,21 @@ consistency; a process crash loses nothing committed.)
 Concurrency: one ``sqlite3`` connection, used only from the thread that
 created it, which is the event loop's thread (the fetcher and the build
 driver call it between awaits). sqlite3's ``check_same_thread`` guard stays
-on, so a call from a worker thread fails loudly instead of racing.
+on, so a call from a worker thread fails loudly instead of racing. Two
+builds never share a state: the build driver holds the cache folder's lock
+(``generator.lock``) for the whole build.
+
+Damage: a cache is rebuildable, so a damaged state never stops a build.
+Opening runs ``PRAGMA quick_check``; a file that fails it is moved aside (the
+warning names where) and the build goes on as a cold build. Damage that
+quick_check cannot see (an index that disagrees with its table) or that
+happens later shows up as a ``DatabaseError`` deep in the build: the
+connection then does the same mid-build (moves the file aside, goes on with a
+fresh one), or, when the disk itself fails (I/O error, disk full, read-only),
+keeps the rest of the build's state in memory and leaves the file alone.
+What cannot be fixed by starting afresh (a newer schema, a cache path that is
+not a writable folder) is a :class:`StateError`, which the CLI turns into a
+message and exit status 2.
 """
 
 from __future__ import annotations
@@ -31,12 +45,13 @@ from __future__ import annotations
 import bisect
 import json
 import sqlite3
+import sys
 import time
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from generator.history import GOOD_STATUSES
 from generator.records import Dataset
@@ -45,6 +60,18 @@ SCHEMA_VERSION = 1
 DB_NAME = "state.sqlite"
 THUMBNAILS = "thumbnails"
 FAILURES_KEPT = 50  # per URL: enough for a report, bounded for a years-old cache
+# Run at every open: it reads every page once (about a second per 100,000
+# records, see the README) and stops at the first problem it finds.
+QUICK_CHECK = "PRAGMA quick_check(1)"
+CORRUPT_SUFFIX = ".corrupt-"  # state.sqlite.corrupt-<UTC time>: a damaged state, kept for inspection
+# Damaged states kept: CI saves the cache folder, so a disk that keeps failing
+# must not add a full-size copy every night.
+CORRUPT_KEPT = 2
+# SQLite primary result codes (https://sqlite.org/rescode.html).
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB: the file's content is bad
+# The file may be fine but cannot be used now: PERM, BUSY, LOCKED, NOMEM,
+# READONLY, IOERR, FULL, CANTOPEN.
+_UNUSABLE_CODES = frozenset({3, 5, 6, 7, 8, 10, 13, 14})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -91,7 +118,98 @@ CREATE TABLE IF NOT EXISTS terms (
 
 
 class StateError(Exception):
-    """The state file is from a newer ngff-catalog and must not be touched."""
+    """The build state cannot be used: it is from a newer ngff-catalog, or its folder is not writable."""
+
+
+class _QuickCheckFailed(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found damage (it reports it as rows, not as an error)."""
+
+
+Damage = Literal["corrupt", "unusable"]
+
+
+def parse_damage(error: sqlite3.DatabaseError) -> Damage | None:
+    """What a ``DatabaseError`` says about the state file; None for a programming error."""
+    if isinstance(error, _QuickCheckFailed):
+        return "corrupt"
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        primary = code & 0xFF  # extended codes keep the primary code in the low byte
+        if primary in _CORRUPT_CODES:
+            return "corrupt"
+        return "unusable" if primary in _UNUSABLE_CODES else None
+    # Raised by the sqlite3 module itself, without a code: garbled text in a row.
+    text = str(error)
+    if "malformed" in text or "not a database" in text or "Could not decode" in text:
+        return "corrupt"
+    return None
+
+
+def _set_aside_order(path: Path) -> tuple[str, int]:
+    """Oldest first: ``state.sqlite.corrupt-<UTC stamp>[-<n>]``, n counting within one second."""
+    stamp, _, n = path.name[len(DB_NAME) + len(CORRUPT_SUFFIX) :].partition("-")
+    return stamp, int(n) if n.isdigit() else 1
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _close_quietly(db: sqlite3.Connection) -> None:
+    try:
+        db.close()
+    except sqlite3.Error:
+        pass  # a damaged file may fail even to close; nothing is left to save in it
+
+
+def _connect_in_memory() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(_SCHEMA)
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return db
+
+
+class _Rows(list):  # type: ignore[type-arg]
+    """A statement's rows, read in full (damage found while stepping is caught too)."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+
+class _GuardedConnection:
+    """The state's connection: a damage found mid-build replaces it instead of ending the build.
+
+    ``execute`` reads every row before it returns, because SQLite finds a
+    damaged page only when it steps onto it. On a damage ``recover`` hands
+    back the connection to go on with, and the statement runs again there.
+    """
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        recover: Callable[[sqlite3.Connection, sqlite3.DatabaseError], sqlite3.Connection],
+    ) -> None:
+        self.db = db
+        self._recover = recover
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> _Rows:
+        if sql in ("COMMIT", "ROLLBACK") and not self.db.in_transaction:
+            # The state pairs every BEGIN with one of these, so no open
+            # transaction means its BEGIN ran on a connection since replaced.
+            return _Rows()
+        try:
+            return _Rows(self.db.execute(sql, params).fetchall())
+        except sqlite3.DatabaseError as e:
+            if parse_damage(e) is None:
+                raise
+            self.db = self._recover(self.db, e)
+        return _Rows(self.db.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _iso_now() -> str:
@@ -101,13 +219,21 @@ def _iso_now() -> str:
 class State:
     """The build cache. Implements the fetcher's ``ValidatorStore`` protocol."""
 
-    def __init__(self, cache_dir: Path | str) -> None:
+    def __init__(self, cache_dir: Path | str, *, warn: Callable[[str], None] = _warn_on_stderr) -> None:
+        """Open (or create) the state in ``cache_dir``; ``warn`` receives the damage messages."""
         self.cache_dir = Path(cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.cache_dir / DB_NAME
         self.thumbnail_cache_dir = self.cache_dir / THUMBNAILS
-        self.thumbnail_cache_dir.mkdir(exist_ok=True)
-        self._db = self._open()
+        self._warn = warn
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            self.thumbnail_cache_dir.mkdir(exist_ok=True)
+        except OSError as e:
+            raise StateError(
+                f"the build cache {self.cache_dir} is not a writable folder ({e.strerror or e}); "
+                "give another --cache folder, or --no-cache"
+            ) from e
+        self._db = _GuardedConnection(self._open(), self._replace_damaged)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -115,15 +241,67 @@ class State:
         try:
             return self._connect()
         except sqlite3.DatabaseError as e:
-            if "not a database" not in str(e) and "malformed" not in str(e):
+            damage = parse_damage(e)
+            if damage is None:
                 raise
+            if damage == "unusable":
+                raise StateError(
+                    f"cannot open the build state {self.path} ({e}); give another --cache folder, or --no-cache"
+                ) from e
             # A cache is rebuildable: keep the damaged file for inspection and
             # start afresh rather than refusing to build.
-            aside = self.path.with_name(f"{DB_NAME}.corrupt-{int(time.time())}")
-            self.path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            aside = self._set_aside()
+            self._warn(
+                f"ngff-catalog: warning: the build state {self.path} is damaged ({e}); "
+                f"moved it to {aside}; this build runs as a cold build"
+            )
             return self._connect()
+
+    def _set_aside(self) -> Path:
+        """Move the damaged file (and its WAL, which belongs to it) aside; returns the new name."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.path.with_name(f"{DB_NAME}{CORRUPT_SUFFIX}{stamp}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"{DB_NAME}{CORRUPT_SUFFIX}{stamp}-{n}")
+        self.path.rename(aside)
+        wal = Path(f"{self.path}-wal")
+        if wal.exists():
+            wal.rename(f"{aside}-wal")  # SQLite opens <name>-wal with <name>
+        Path(f"{self.path}-shm").unlink(missing_ok=True)  # an index of the WAL, rebuilt on open
+        self._prune_set_aside()
+        return aside
+
+    def _prune_set_aside(self) -> None:
+        aside = sorted(
+            (p for p in self.cache_dir.glob(f"{DB_NAME}{CORRUPT_SUFFIX}*") if not p.name.endswith("-wal")),
+            key=_set_aside_order,
+        )
+        for old in aside[:-CORRUPT_KEPT]:
+            old.unlink(missing_ok=True)
+            Path(f"{old}-wal").unlink(missing_ok=True)
+
+    def _replace_damaged(self, db: sqlite3.Connection, error: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """The connection to finish the build with, after ``error`` was found mid-build."""
+        _close_quietly(db)
+        if parse_damage(error) == "corrupt":
+            try:
+                aside = self._set_aside()
+                fresh = self._connect()
+            except (OSError, sqlite3.Error, StateError) as again:
+                error = sqlite3.DatabaseError(f"{error}; then {again}")
+            else:
+                self._warn(
+                    f"ngff-catalog: warning: the build state {self.path} turned out damaged during the build "
+                    f"({error}); moved it to {aside}; the rest of this build runs as a cold build"
+                )
+                return fresh
+        self._warn(
+            f"ngff-catalog: warning: the build state {self.path} failed during the build ({error}); "
+            "the rest of this build keeps its state in memory and saves nothing"
+        )
+        return _connect_in_memory()
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit, so each statement is committed
@@ -133,13 +311,17 @@ class State:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
+            problem = db.execute(QUICK_CHECK).fetchone()[0]
+            if problem != "ok":
+                raise _QuickCheckFailed(f"quick_check: {problem}")
             db.executescript(_SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise StateError(
-                    f"{self.path} has schema version {row[0]}, newer than this ngff-catalog ({SCHEMA_VERSION})"
+                    f"the build state {self.path} has schema version {row[0]}, newer than this "
+                    f"ngff-catalog ({SCHEMA_VERSION}); upgrade ngff-catalog, or give another --cache folder"
                 )
         except BaseException:
             db.close()
