@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Mapping, Union
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch import Fetcher, FetchError, ResponseTooLarge
 from generator.records import Entry, Listing, RowError
 
+# One size limit for a submission CSV, read from disk or fetched.
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 16
 # Every reference to a CSV is expanded again (inheritance may differ), so a
@@ -39,6 +40,7 @@ MAX_DEPTH = 16
 # stop expanding after this many.
 MAX_CSV_READS = 10_000
 HTTP_SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Runs of characters to percent-encode in a path or a query: all but the
 # RFC 3986 reserved and unreserved sets and "%" (existing escapes stay).
@@ -46,10 +48,13 @@ _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]+")
 _QUERY_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%?]+")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# RFC 3986 unreserved characters: percent-encoding one changes nothing.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 # Already in canonical form (lower-case host, no port, only characters that
 # need no encoding, no query, fragment or trailing slash): most real URLs.
-_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+_CANONICAL = re.compile(r"(https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?)(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)")
 
 
 @dataclass(frozen=True)
@@ -81,26 +86,34 @@ def is_url(ref: str) -> bool:
     return bool(m) and len(m.group(1)) > 1
 
 
-def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
+def parse_http_url(raw: str, *, keep_trailing_slash: bool = False, keep_dot_segments: bool = False) -> str:
     """Validate an http(s) URL and put it in one canonical form.
 
-    The scheme and host are lower-cased, the path and query percent-encoded
-    without touching existing ``%XX`` escapes (so ``Tonsil 1.zarr`` and
-    ``Tonsil%201.zarr`` are one URL), the fragment dropped (never sent to the
-    server) and trailing slashes removed so ``x.zarr/`` and ``x.zarr`` match.
+    The scheme and host are lower-cased, a default port dropped, the path and
+    query percent-encoded without touching existing ``%XX`` escapes (so
+    ``Tonsil 1.zarr`` and ``Tonsil%201.zarr`` are one URL), the fragment
+    dropped (never sent to the server) and trailing slashes removed so
+    ``x.zarr/`` and ``x.zarr`` match. Spellings that RFC 3986 (section 6.2)
+    calls equivalent become one: ``/./`` and ``/x/../`` are removed, an
+    escaped unreserved character (``%64``) is decoded and other escapes are
+    upper-cased. What stays is significant, as first written: the path's
+    case, reserved escapes such as ``%2F``, the query. ``keep_dot_segments``
+    leaves ``.`` and ``..`` in place: the URL as written, to tell where it points from.
     """
     url = raw.strip()
     if not url:
         raise UrlError("empty url")
-    if _CANONICAL.fullmatch(url) and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
-        return url
+    m = _CANONICAL.fullmatch(url)
+    if m and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
+        return m.group(1) + _normalise_path(m.group(2), keep_trailing_slash, keep_dot_segments)
     if _CONTROL.search(url):
         raise UrlError(f"url contains control characters: {url!r}")
     if "?" not in url and "#" not in url:
         # Encoding first lets URLs whose only flaw is a space take the fast path.
         candidate = _encode(url, _PATH_UNSAFE)
-        if _CANONICAL.fullmatch(candidate) and candidate[-1] != "/":
-            return candidate
+        m = _CANONICAL.fullmatch(candidate)
+        if m and candidate[-1] != "/":
+            return m.group(1) + _normalise_path(m.group(2), keep_trailing_slash, keep_dot_segments)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in HTTP_SCHEMES:
@@ -121,12 +134,48 @@ def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
         raise UrlError(f"invalid host name in {url!r}") from None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    path = _encode(parts.path, _PATH_UNSAFE)
-    if not keep_trailing_slash:
-        path = path.rstrip("/")
-    query = _encode(parts.query, _QUERY_UNSAFE)
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = _normalise_path(_encode(parts.path, _PATH_UNSAFE), keep_trailing_slash, keep_dot_segments)
+    query = _normalise_escapes(_encode(parts.query, _QUERY_UNSAFE))
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _normalise_path(path: str, keep_trailing_slash: bool, keep_dot_segments: bool) -> str:
+    path = _normalise_escapes(path)
+    if not keep_dot_segments:
+        path = _remove_dot_segments(path)
+    return path if keep_trailing_slash else path.rstrip("/")
+
+
+def _normalise_escapes(text: str) -> str:
+    """Decode escaped unreserved characters, upper-case the other escapes (RFC 3986 6.2.2.1-2)."""
+    if "%" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        char = chr(int(m.group()[1:], 16))
+        return char if char in _UNRESERVED else m.group().upper()
+
+    return _ESCAPE.sub(one, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """``/a/./b/../c`` -> ``/a/c`` (RFC 3986 5.2.4), never above the root; linear in the path."""
+    if "/." not in path:
+        return path
+    segments = path.split("/")
+    out: list[str] = []
+    for segment in segments:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if len(out) > 1:  # out[0] is the empty text before the leading "/"
+                out.pop()
+            continue
+        out.append(segment)
+    if segments[-1] in (".", ".."):
+        out.append("")  # "/a/b/.." names the folder "/a/"
+    return "/".join(out)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -294,6 +343,13 @@ class _Reader:
                 if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
                     raise UrlError(f"{url!r} maps outside {directory!r}")
                 return _Csv(file=file, key=url, remote=True, local_path=target)
+        if self.url_map and "." in file:
+            # Written under a mapped prefix but climbing out of it ("prefix/../x"):
+            # a mistake or a probe, refused rather than fetched in the folder's place.
+            written = parse_http_url(file, keep_trailing_slash=True, keep_dot_segments=True)
+            for prefix, directory in self.url_map:
+                if written.startswith(prefix):
+                    raise UrlError(f"{file!r} maps outside {directory!r}")
         return _Csv(file=file, key=url, remote=True, local_path=None)
 
     async def read_text(self, csv_ref: _Csv) -> str:
@@ -309,9 +365,12 @@ class _Reader:
         else:
             if self.fetcher is None:
                 raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
-            data = (await self.fetcher.get(csv_ref.key)).body
-            if len(data) > MAX_CSV_BYTES:
-                raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
+            try:
+                data = (await self.fetcher.get(csv_ref.key, max_bytes=MAX_CSV_BYTES)).body
+            except ResponseTooLarge as e:
+                raise OSError(_too_large(e.size)) from None
+            if len(data) > MAX_CSV_BYTES:  # a body the validator store kept from an earlier build
+                raise OSError(_too_large(len(data)))
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -398,12 +457,20 @@ class _Reader:
         return _Csv(file=path, key=os.path.abspath(path), remote=False, local_path=path)
 
 
+def _too_large(size: int | None) -> str:
+    measured = f"{size:,} bytes" if size is not None else f"over {MAX_CSV_BYTES:,} bytes"
+    return f"larger than the CSV size limit of {MAX_CSV_BYTES // 2**20} MiB ({measured}); file not read"
+
+
 def _read_local(path: str) -> bytes:
     size = os.path.getsize(path)
     if size > MAX_CSV_BYTES:
-        raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes ({size})")
+        raise OSError(_too_large(size))
     with open(path, "rb") as f:
-        return f.read(MAX_CSV_BYTES + 1)
+        data = f.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:  # grew since it was measured
+        raise OSError(_too_large(None))
+    return data
 
 
 def get_root(root: str, reader: _Reader) -> _Csv:
