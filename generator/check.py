@@ -9,6 +9,7 @@ reachable, CORS, kind and version, validation errors, thumbnail.
 from __future__ import annotations
 
 import base64
+import bisect
 import io
 import os
 import re
@@ -99,7 +100,8 @@ def get_changed_rows(base_ref: str, repo: Path) -> dict[Path, set[int]]:
             m = HUNK.match(row)
             if m:
                 start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
-                lines.update(range(start, start + count))
+                # A deletion (count 0, after line ``start``) changes the rows around it.
+                lines.update(range(start, start + count) if count else (start, start + 1))
         if lines:
             changed[(top / name).resolve()] = lines
     return changed
@@ -113,9 +115,41 @@ def _git(repo: Path, *args: str) -> bytes:
     return done.stdout
 
 
+def get_changed_csv_lines(text: str, git_lines: set[int]) -> set[int]:
+    """The lines of a CSV to check, numbered as ``parse_csv_text`` numbers its rows.
+
+    Git counts lines by LF, the CSV reader also ends one at a lone CR: the
+    numbers are translated. A row is changed when any of its lines is (a
+    quoted cell may span lines), and every row is when the header (or, with
+    none, the first row) or a line above it changed, as that decides what
+    each column means.
+    """
+    starts = [1]  # where each git line begins, in CSV lines
+    for segment in text.split("\n"):
+        starts.append(starts[-1] + 1 + segment.count("\r") - segment.endswith("\r"))
+    changed = sorted({n for g in git_lines if 0 < g < len(starts) for n in range(starts[g - 1], starts[g])})
+    rows, _ = parse_csv_text(text, "")
+    if not changed or not rows:
+        return set(changed)
+    first = rows[0].line
+    if changed[0] < first or (first == 1 and changed[0] == 1):
+        return set(changed) | {row.line for row in rows}
+    lines = set(changed)
+    for row, after in zip(rows, [*(r.line for r in rows[1:]), starts[-1] + 1]):
+        i = bisect.bisect_left(changed, row.line)
+        if i < len(changed) and changed[i] < after:
+            lines.add(row.line)
+    return lines
+
+
+def _read_csv_text(path: Path) -> str:
+    # As the sources stage reads it: bytes decoded, line ends untranslated.
+    return path.read_bytes().decode("utf-8-sig", errors="replace")
+
+
 def _child_csvs_on_lines(path: Path, lines: set[int]) -> set[str]:
     """Child CSV references on the given lines, parsed as the sources stage parses them."""
-    rows, _ = parse_csv_text(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
+    rows, _ = parse_csv_text(_read_csv_text(path), str(path))
     return {row.url for row in rows if row.line in lines and is_csv_reference(row.url)}
 
 
@@ -161,7 +195,8 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
             entries.setdefault(url, Entry(url=url, source="", collection="", listings=()))
 
     if options.changed:
-        for path, lines in get_changed_rows(options.changed, options.repo).items():
+        for path, git_lines in get_changed_rows(options.changed, options.repo).items():
+            lines = get_changed_csv_lines(_read_csv_text(path), git_lines)
             children = _child_csvs_on_lines(path, lines)
             await add_csv(
                 str(path),
