@@ -52,8 +52,9 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # RFC 3986 unreserved characters: percent-encoding one changes nothing.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# Already in canonical form (lower-case host, no port, only characters that
-# need no encoding, no query, fragment or trailing slash): most real URLs.
+# Canonical but for its path's escapes and dot segments (lower-case host, no
+# port, only characters that need no encoding, no query, fragment or trailing
+# slash): most real URLs, which skip urlsplit.
 _CANONICAL = re.compile(r"(https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?)(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)")
 
 
@@ -343,7 +344,7 @@ class _Reader:
                 if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
                     raise UrlError(f"{url!r} maps outside {directory!r}")
                 return _Csv(file=file, key=url, remote=True, local_path=target)
-        if self.url_map and "." in file:
+        if self.url_map and ("/." in file or "%" in file):
             # Written under a mapped prefix but climbing out of it ("prefix/../x"):
             # a mistake or a probe, refused rather than fetched in the folder's place.
             written = parse_http_url(file, keep_trailing_slash=True, keep_dot_segments=True)
