@@ -9,7 +9,9 @@ reachable, CORS, kind and version, validation errors, thumbnail.
 from __future__ import annotations
 
 import base64
+import bisect
 import io
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field, replace
@@ -31,7 +33,19 @@ from generator.sources.read import (
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 
-HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+# A contributor's git settings (colour, external diff tools, rename detection)
+# must not change the output parsed here.
+DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-renames")
+# What must not reach a log or a job summary as itself: C0 and C1 controls
+# (CR and LF end a line, and GitHub reads a line starting "::" as a workflow
+# command), DEL, Unicode line and paragraph separators, bidirectional
+# overrides (they reorder what a reviewer sees) and lone surrogates (they
+# cannot be encoded).
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Markdown that could end a table cell or turn text into markup, links or
+# HTML: each is backslash-escaped.
+MARKDOWN_SPECIAL = re.compile(r"([\\|`*_\[\]<>~$&])")
 
 
 @dataclass(frozen=True)
@@ -68,31 +82,75 @@ class Verdict:
 
 
 def get_changed_rows(base_ref: str, repo: Path) -> dict[Path, set[int]]:
-    """CSV files changed since ``base_ref`` and the line numbers added or changed in each."""
-    names = _git(repo, "diff", "--name-only", "--diff-filter=AM", base_ref, "--", "*.csv").split()
+    """CSV files changed since ``base_ref`` and the line numbers added or changed in each.
+
+    Git's output is read NUL-separated and its paths used literally, so a file
+    named ``sub dir/child.csv`` or ``ünï.csv`` (which git would otherwise quote)
+    is checked like any other; renames count as additions, so moving a CSV
+    while adding a row to it cannot hide the row.
+    """
+    top = Path(os.fsdecode(_git(repo, "rev-parse", "--show-toplevel").removesuffix(b"\n")))
+    listed = _git(repo, "diff", *DIFF_OPTIONS, "--name-only", "-z", "--diff-filter=AM", base_ref, "--", ":(top,icase)*.csv")
     changed: dict[Path, set[int]] = {}
-    for name in names:
+    for name in (os.fsdecode(n) for n in listed.split(b"\0") if n):
         lines: set[int] = set()
-        for row in _git(repo, "diff", "--unified=0", base_ref, "--", name).splitlines():
+        diff = _git(repo, "diff", *DIFF_OPTIONS, "--unified=0", base_ref, "--", f":(top,literal){name}")
+        # Split on LF only: a CR or other line break inside a CSV cell must not
+        # start a line that looks like a hunk header.
+        for row in diff.split(b"\n"):
             m = HUNK.match(row)
             if m:
                 start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
-                lines.update(range(start, start + count))
+                # A deletion (count 0, after line ``start``) changes the rows around it.
+                lines.update(range(start, start + count) if count else (start, start + 1))
         if lines:
-            changed[(repo / name).resolve()] = lines
+            changed[(top / name).resolve()] = lines
     return changed
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+def _git(repo: Path, *args: str) -> bytes:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True)
     if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+        stderr = done.stderr.decode("utf-8", errors="replace").strip()
+        raise RuntimeError(f"git {' '.join(args)} failed: {stderr}")
     return done.stdout
+
+
+def get_changed_csv_lines(text: str, git_lines: set[int]) -> set[int]:
+    """The lines of a CSV to check, numbered as ``parse_csv_text`` numbers its rows.
+
+    Git counts lines by LF, the CSV reader also ends one at a lone CR: the
+    numbers are translated. A row is changed when any of its lines is (a
+    quoted cell may span lines), and every row is when the header (or, with
+    none, the first row) or a line above it changed, as that decides what
+    each column means.
+    """
+    starts = [1]  # where each git line begins, in CSV lines
+    for segment in text.split("\n"):
+        starts.append(starts[-1] + 1 + segment.count("\r") - segment.endswith("\r"))
+    changed = sorted({n for g in git_lines if 0 < g < len(starts) for n in range(starts[g - 1], starts[g])})
+    rows, _ = parse_csv_text(text, "")
+    if not changed or not rows:
+        return set(changed)
+    first = rows[0].line
+    if changed[0] < first or (first == 1 and changed[0] == 1):
+        return set(changed) | {row.line for row in rows}
+    lines = set(changed)
+    for row, after in zip(rows, [*(r.line for r in rows[1:]), starts[-1] + 1]):
+        i = bisect.bisect_left(changed, row.line)
+        if i < len(changed) and changed[i] < after:
+            lines.add(row.line)
+    return lines
+
+
+def _read_csv_text(path: Path) -> str:
+    # As the sources stage reads it: bytes decoded, line ends untranslated.
+    return path.read_bytes().decode("utf-8-sig", errors="replace")
 
 
 def _child_csvs_on_lines(path: Path, lines: set[int]) -> set[str]:
     """Child CSV references on the given lines, parsed as the sources stage parses them."""
-    rows, _ = parse_csv_text(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
+    rows, _ = parse_csv_text(_read_csv_text(path), str(path))
     return {row.url for row in rows if row.line in lines and is_csv_reference(row.url)}
 
 
@@ -138,7 +196,8 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
             entries.setdefault(url, Entry(url=url, source="", collection="", listings=()))
 
     if options.changed:
-        for path, lines in get_changed_rows(options.changed, options.repo).items():
+        for path, git_lines in get_changed_rows(options.changed, options.repo).items():
+            lines = get_changed_csv_lines(_read_csv_text(path), git_lines)
             children = _child_csvs_on_lines(path, lines)
             await add_csv(
                 str(path),
@@ -174,17 +233,22 @@ def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "NO")
 
 
+def _inert(text: object) -> str:
+    """Text from a dataset as one visible line: unsafe characters shown as escapes (``\\r``, ``\\x1b``)."""
+    return UNSAFE_TEXT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
 def _rows(verdicts: list[Verdict]) -> list[list[str]]:
     rows = []
     for v in verdicts:
         d = v.dataset
         rows.append([
             "PASS" if v.passed else "FAIL",
-            d.url,
+            _inert(d.url),
             _yes_no(v.reachable),
             _yes_no(d.cors),
-            d.kind,
-            d.ngff_version or "-",
+            _inert(d.kind),
+            _inert(d.ngff_version or "-"),
             str(len(d.errors)),
             "yes" if v.thumbnail else "no",
         ])
@@ -195,27 +259,28 @@ HEADERS = ["verdict", "dataset", "reachable", "CORS", "kind", "NGFF", "errors", 
 
 
 def format_report(verdicts: list[Verdict], row_errors: list[RowError], out: Path) -> str:
+    """The verdicts as text. Every line starts with a word of ours, never with a
+    dataset's text, and that text holds no line break (see ``_inert``)."""
     parts = [format_table(HEADERS, _rows(verdicts))]
     for v in verdicts:
         d = v.dataset
         if d.errors or d.warnings or v.thumbnail:
-            parts.append(f"\n{d.url}")
-            parts += [f"  error: {e}" for e in d.errors]
-            parts += [f"  warning: {w}" for w in d.warnings]
+            parts.append(f"\ndataset {_inert(d.url)}")
+            parts += [f"  error: {_inert(e)}" for e in d.errors]
+            parts += [f"  warning: {_inert(w)}" for w in d.warnings]
             if v.thumbnail:
-                parts.append(f"  thumbnail: {out / v.thumbnail}")
+                parts.append(f"  thumbnail: {_inert(out / v.thumbnail)}")
     if row_errors:
         parts.append("\nCSV rows that could not be used:")
-        parts += [f"  {e}" for e in row_errors]
+        parts += [f"  row {_inert(e)}" for e in row_errors]
     ok = sum(v.passed for v in verdicts)
     parts.append(f"\n{ok}/{len(verdicts)} datasets pass" + (f", {len(row_errors)} bad rows" if row_errors else ""))
     return "\n".join(parts)
 
 
 def _md(text: str) -> str:
-    """Make untrusted text inert in a Markdown table cell."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return re.sub(r"([<>`*_\[\]])", r"\\\1", text)
+    """Make untrusted text inert in a Markdown table cell: one line, no markup."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", _inert(text))
 
 
 def _thumbnail_data_uri(path: Path) -> str | None:

@@ -11,9 +11,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.config import BuildConfig, ThumbnailConfig, default_cache_dir
+
+if TYPE_CHECKING:
+    from generator.build import BuildResult
+    from generator.progress import Progress
 
 
 def _url_map(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -104,8 +109,20 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def run_build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
+    """The whole build from the sync edge: gather in one event loop, then write the site
+    outside it, holding the output folder and the cache throughout."""
+    from generator.build import build, hold_build_locks, write_build
+    from generator.progress import Progress
+
+    progress = progress or Progress(verbosity=config.verbose)
+    with hold_build_locks(config):
+        gathered = asyncio.run(build(config, progress=progress))
+        return write_build(gathered, config, progress=progress)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator.build import InputError, build, hold_build_locks, write_build
+    from generator.build import InputError
     from generator.lock import LockError
     from generator.progress import Progress, format_summary
     from generator.state import StateError
@@ -124,9 +141,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     progress = Progress(verbosity=config.verbose)
     try:
-        with hold_build_locks(config):
-            gathered = asyncio.run(build(config, progress=progress))
-            result = write_build(gathered, config, progress=progress)
+        result = run_build(config, progress=progress)
     except (InputError, StateError, LockError) as e:
         # Unusable input, a state this version must not touch, or a folder
         # another build holds: a message, not a traceback.
@@ -173,7 +188,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from generator.build import build, hold_build_locks, write_build
     from generator.dev.demo import write_demo_csvs, write_demo_data
     from generator.dev.server import BackgroundServer, make_app
     from generator.progress import Progress, format_summary
@@ -189,8 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
         config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
         progress = Progress(verbosity=verbosity)
-        with hold_build_locks(config):
-            result = write_build(asyncio.run(build(config, progress=progress)), config, progress=progress)
+        result = run_build(config, progress=progress)
         if verbosity >= 0:
             print(format_summary(result))
         if args.no_serve:

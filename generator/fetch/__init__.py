@@ -12,6 +12,7 @@ from generator.fetch.base import (
     FetchError,
     FetchIO,
     Response,
+    ResponseTooLarge,
     ValidatorStore,
 )
 from generator.fetch.http import (
@@ -36,6 +37,7 @@ __all__ = [
     "Fetcher",
     "LocalFiles",
     "Response",
+    "ResponseTooLarge",
     "ValidatorStore",
     "is_fetchable",
     "join_url",

@@ -79,6 +79,14 @@ class FetchIO(Protocol):
     async def get_bytes(self, url: str, byte_range: ByteRange | None = None) -> bytes: ...
 
 
+class ResponseTooLarge(FetchError):
+    """A body over the size cap of its request; ``size`` is the declared length, if any."""
+
+    def __init__(self, url: str, message: str, *, size: int | None):
+        super().__init__(url, message)
+        self.size = size
+
+
 class ValidatorStore(Protocol):
     """Remembers ETag / Last-Modified and the body they validate."""
 

@@ -23,6 +23,7 @@ from generator.fetch.base import (
     ByteRange,
     FetchError,
     Response,
+    ResponseTooLarge,
     ValidatorStore,
     format_range_header,
 )
@@ -108,6 +109,7 @@ class Fetcher:
         conditional: bool = True,
         allow_status: frozenset[int] = frozenset(),
         recheck_absent_after: float | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
         """GET with retries. Raises ``FetchError`` unless 2xx or in ``allow_status``.
 
@@ -115,6 +117,8 @@ class Fetcher:
         ``recheck_absent_after`` (seconds) is for optional documents that most
         datasets lack: a "not found" (an allowed 4xx) is remembered, and for that
         long answered from memory without a request.
+        ``max_bytes`` replaces the fetcher's size cap for this request (a
+        document with a limit of its own, such as a submission CSV).
         """
         parts = urlsplit(url)
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
@@ -145,7 +149,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                resp = await self._request_once(url, parts.netloc, headers)
+                resp = await self._request_once(url, parts.netloc, headers, self.max_bytes if max_bytes is None else max_bytes)
             except FetchError as e:
                 if not e.transient or attempt >= self.retries:
                     raise
@@ -179,7 +183,7 @@ class Fetcher:
             transient=resp.status in RETRY_STATUSES,
         )
 
-    async def _request_once(self, url: str, host: str, headers: Mapping[str, str]) -> Response:
+    async def _request_once(self, url: str, host: str, headers: Mapping[str, str], max_bytes: int) -> Response:
         async with self._global, self._host_limit(host):
             self.stats.requests += 1
             self.stats.by_host[host] += 1
@@ -190,7 +194,7 @@ class Fetcher:
                         raise FetchError(url, f"redirected to a non-http(s) URL {r.url}")
                     body = b""
                     if r.status < 300:
-                        body = await self._read_capped(url, r)
+                        body = await self._read_capped(url, r, max_bytes)
                     self.stats.bytes += len(body)
                     return Response(url, r.status, body, r.headers)
             except FetchError:
@@ -206,10 +210,10 @@ class Fetcher:
             except (aiohttp.ClientError, OSError) as e:
                 raise FetchError(url, f"connection failed: {type(e).__name__}: {e}", transient=True) from None
 
-    async def _read_capped(self, url: str, r: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, url: str, r: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         declared = r.content_length
-        if declared is not None and declared > self.max_bytes:
-            raise FetchError(url, f"response too large ({declared} bytes > {self.max_bytes})")
+        if declared is not None and declared > max_bytes:
+            raise ResponseTooLarge(url, f"response too large ({declared} bytes > {max_bytes})", size=declared)
         if declared is not None and "Content-Encoding" not in r.headers:
             # The length is known and nothing is decompressed: one read is safe.
             return await r.read()
@@ -218,8 +222,8 @@ class Fetcher:
         size = 0
         async for chunk in r.content.iter_chunked(1 << 16):
             size += len(chunk)
-            if size > self.max_bytes:
-                raise FetchError(url, f"response too large (over {self.max_bytes} bytes after decoding)")
+            if size > max_bytes:
+                raise ResponseTooLarge(url, f"response too large (over {max_bytes} bytes after decoding)", size=None)
             chunks.append(chunk)
         return b"".join(chunks)
 

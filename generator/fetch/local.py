@@ -19,7 +19,7 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from generator.fetch.base import ByteRange, FetchError, Response
+from generator.fetch.base import ByteRange, FetchError, Response, ResponseTooLarge
 
 NOT_FOUND = 404
 
@@ -47,14 +47,23 @@ def _read(path: str, byte_range: ByteRange | None, max_bytes: int) -> bytes:
     with open(path, "rb") as f:
         if byte_range is None:
             if size > max_bytes:
-                raise OSError(f"larger than {max_bytes} bytes ({size})")
-            return f.read(max_bytes + 1)
+                raise _TooLarge(size)
+            data = f.read(max_bytes + 1)
+            if len(data) > max_bytes:  # grew since it was measured
+                raise _TooLarge(None)
+            return data
         start, end = byte_range
         if start is None:  # the last ``end`` bytes, as an HTTP suffix range
             start, end = max(0, size - (end or 0)), size
         end = size if end is None else min(end, size)
         f.seek(start)
         return f.read(max(0, end - start))
+
+
+class _TooLarge(OSError):
+    def __init__(self, size: int | None) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 class LocalFiles:
@@ -92,11 +101,16 @@ class LocalFiles:
         conditional: bool = True,
         allow_status: frozenset[int] = frozenset(),
         recheck_absent_after: float | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
         """The file's bytes (``conditional`` and ``recheck_absent_after`` mean nothing for a file)."""
         path = self.locate(url)
+        cap = self.max_bytes if max_bytes is None else max_bytes
         try:
-            body = await asyncio.to_thread(_read, path, byte_range, self.max_bytes)
+            body = await asyncio.to_thread(_read, path, byte_range, cap)
+        except _TooLarge as e:
+            measured = f"{e.size} bytes" if e.size is not None else "it grew while read"
+            raise ResponseTooLarge(url, f"larger than {cap} bytes ({measured})", size=e.size) from None
         except FileNotFoundError as e:
             if NOT_FOUND in allow_status:
                 return Response(url, NOT_FOUND, b"", {})

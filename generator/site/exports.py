@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -73,13 +74,28 @@ def get_catalog_json(catalog: Catalog, *, datasets: bool = True) -> dict[str, An
     return doc
 
 
+# A spreadsheet reads a cell starting with one of these as a formula
+# (OWASP, "CSV Injection"); such a cell gets a leading "'", which makes it text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A number stays a number: "-1.5" or "+3" is data, not a formula.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_csv_cell(value: str) -> str:
+    """``value`` as a ``catalog.csv`` cell that no spreadsheet evaluates."""
+    if value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _join(values: Iterable[Any] | None) -> str:
     return ",".join(str(v) for v in values) if values else ""
 
 
 def get_csv_row(d: Dataset) -> dict[str, str]:
+    """One ``catalog.csv`` row; every cell safe to open in a spreadsheet (``safe_csv_cell``)."""
     l0 = d.level0
-    return {
+    row = {
         "url": d.url,
         "written": str(d.written_bytes) if d.written_bytes is not None else "",
         "shape": _join(d.shape),
@@ -95,6 +111,7 @@ def get_csv_row(d: Dataset) -> dict[str, str]:
         "wells": str(d.plate.wells) if d.plate else "",
         "images": str(d.plate.wells * max(1, d.plate.fields)) if d.plate else "",
     }
+    return {k: safe_csv_cell(v) for k, v in row.items()}
 
 
 class _Table:

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-from generator.fetch import FetchError, FetchIO, LocalFiles, map_url
+from generator.fetch import FetchError, FetchIO, LocalFiles, ResponseTooLarge, map_url
 from generator.records import Entry, Listing, RowError
 from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
     CONTROL_CHARACTERS,
@@ -38,6 +38,7 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
     parse_url_map,
 )
 
+# One size limit for a submission CSV, read from disk or fetched.
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 16
 # Every reference to a CSV is expanded again (inheritance may differ), so a
@@ -183,6 +184,13 @@ class _Reader:
             target = map_url(url, self.url_map)
         except ValueError as e:
             raise UrlError(str(e)) from None
+        if target is None and self.url_map and ("/." in file or "%" in file):
+            # Written under a mapped prefix but climbing out of it ("prefix/../x"):
+            # a mistake or a probe, refused rather than fetched in the folder's place.
+            written = parse_http_url(file, keep_trailing_slash=True, keep_dot_segments=True)
+            for prefix, directory in self.url_map:
+                if written.startswith(prefix):
+                    raise UrlError(f"{file!r} maps outside {directory!r}")
         return _Csv(file=file, key=url, remote=True, local_path=target)
 
     async def read_text(self, csv_ref: _Csv) -> str:
@@ -197,9 +205,12 @@ class _Reader:
         io: FetchIO | None = self.files if csv_ref.local_path is not None else self.fetcher
         if io is None:
             raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
-        data = (await io.get(csv_ref.key if csv_ref.remote else csv_ref.local_path)).body
-        if len(data) > MAX_CSV_BYTES:
-            raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
+        try:
+            data = (await io.get(csv_ref.key if csv_ref.remote else csv_ref.local_path, max_bytes=MAX_CSV_BYTES)).body
+        except ResponseTooLarge as e:
+            raise OSError(_too_large(e.size)) from None
+        if len(data) > MAX_CSV_BYTES:  # a body the validator store kept from an earlier build
+            raise OSError(_too_large(len(data)))
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -284,6 +295,11 @@ class _Reader:
         base = os.path.dirname(parent.local_path or "")
         path = os.path.normpath(os.path.join(base, os.path.expanduser(ref)))
         return _Csv(file=path, key=os.path.abspath(path), remote=False, local_path=path)
+
+
+def _too_large(size: int | None) -> str:
+    measured = f"{size:,} bytes" if size is not None else f"over {MAX_CSV_BYTES:,} bytes"
+    return f"larger than the CSV size limit of {MAX_CSV_BYTES // 2**20} MiB ({measured}); file not read"
 
 
 def get_root(root: str, reader: _Reader) -> _Csv:

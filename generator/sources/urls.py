@@ -13,6 +13,7 @@ from typing import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 HTTP_SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Runs of characters to percent-encode in a path or a query: all but the
 # RFC 3986 reserved and unreserved sets and "%" (existing escapes stay).
@@ -20,14 +21,21 @@ _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]+")
 _QUERY_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%?]+")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# RFC 3986 unreserved characters: percent-encoding one changes nothing.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# Already in canonical form (lower-case host, no port, only characters that
-# need no encoding, no query, fragment or trailing slash): most real URLs.
-_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+# Canonical but for its path's escapes and dot segments (lower-case host, no
+# port, only characters that need no encoding, no query, fragment or trailing
+# slash): most real URLs, which skip urlsplit.
+_CANONICAL = re.compile(r"(https?://[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?)(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)")
 
 
 class UrlError(ValueError):
     """A URL cell that cannot name a dataset or CSV; the message is user-facing."""
+
+
+# --- pure parsing --------------------------------------------------------------
 
 
 def is_csv_reference(ref: str) -> bool:
@@ -43,26 +51,34 @@ def is_url(ref: str) -> bool:
     return bool(m) and len(m.group(1)) > 1
 
 
-def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
+def parse_http_url(raw: str, *, keep_trailing_slash: bool = False, keep_dot_segments: bool = False) -> str:
     """Validate an http(s) URL and put it in one canonical form.
 
-    The scheme and host are lower-cased, the path and query percent-encoded
-    without touching existing ``%XX`` escapes (so ``Tonsil 1.zarr`` and
-    ``Tonsil%201.zarr`` are one URL), the fragment dropped (never sent to the
-    server) and trailing slashes removed so ``x.zarr/`` and ``x.zarr`` match.
+    The scheme and host are lower-cased, a default port dropped, the path and
+    query percent-encoded without touching existing ``%XX`` escapes (so
+    ``Tonsil 1.zarr`` and ``Tonsil%201.zarr`` are one URL), the fragment
+    dropped (never sent to the server) and trailing slashes removed so
+    ``x.zarr/`` and ``x.zarr`` match. Spellings that RFC 3986 (section 6.2)
+    calls equivalent become one: ``/./`` and ``/x/../`` are removed, an
+    escaped unreserved character (``%64``) is decoded and other escapes are
+    upper-cased. What stays is significant, as first written: the path's
+    case, reserved escapes such as ``%2F``, the query. ``keep_dot_segments``
+    leaves ``.`` and ``..`` in place: the URL as written, to tell where it points from.
     """
     url = raw.strip()
     if not url:
         raise UrlError("empty url")
-    if _CANONICAL.fullmatch(url) and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
-        return url
+    m = _CANONICAL.fullmatch(url)
+    if m and url[-1] != "/" and (("%" not in url) or not _LONE_PERCENT.search(url)):
+        return m.group(1) + _normalise_path(m.group(2), keep_trailing_slash, keep_dot_segments)
     if CONTROL_CHARACTERS.search(url):
         raise UrlError(f"url contains control characters: {url!r}")
     if "?" not in url and "#" not in url:
         # Encoding first lets URLs whose only flaw is a space take the fast path.
         candidate = _encode(url, _PATH_UNSAFE)
-        if _CANONICAL.fullmatch(candidate) and candidate[-1] != "/":
-            return candidate
+        m = _CANONICAL.fullmatch(candidate)
+        if m and candidate[-1] != "/":
+            return m.group(1) + _normalise_path(m.group(2), keep_trailing_slash, keep_dot_segments)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in HTTP_SCHEMES:
@@ -83,12 +99,48 @@ def parse_http_url(raw: str, *, keep_trailing_slash: bool = False) -> str:
         raise UrlError(f"invalid host name in {url!r}") from None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    path = _encode(parts.path, _PATH_UNSAFE)
-    if not keep_trailing_slash:
-        path = path.rstrip("/")
-    query = _encode(parts.query, _QUERY_UNSAFE)
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = _normalise_path(_encode(parts.path, _PATH_UNSAFE), keep_trailing_slash, keep_dot_segments)
+    query = _normalise_escapes(_encode(parts.query, _QUERY_UNSAFE))
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _normalise_path(path: str, keep_trailing_slash: bool, keep_dot_segments: bool) -> str:
+    path = _normalise_escapes(path)
+    if not keep_dot_segments:
+        path = _remove_dot_segments(path)
+    return path if keep_trailing_slash else path.rstrip("/")
+
+
+def _normalise_escapes(text: str) -> str:
+    """Decode escaped unreserved characters, upper-case the other escapes (RFC 3986 6.2.2.1-2)."""
+    if "%" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        char = chr(int(m.group()[1:], 16))
+        return char if char in _UNRESERVED else m.group().upper()
+
+    return _ESCAPE.sub(one, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """``/a/./b/../c`` -> ``/a/c`` (RFC 3986 5.2.4), never above the root; linear in the path."""
+    if "/." not in path:
+        return path
+    segments = path.split("/")
+    out: list[str] = []
+    for segment in segments:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if len(out) > 1:  # out[0] is the empty text before the leading "/"
+                out.pop()
+            continue
+        out.append(segment)
+    if segments[-1] in (".", ".."):
+        out.append("")  # "/a/b/.." names the folder "/a/"
+    return "/".join(out)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,3 +173,6 @@ def parse_url_map(url_map: Mapping[str, str] | None) -> tuple[tuple[str, str], .
             pass  # left as given: it can still match literally
         pairs.append((prefix, directory))
     return tuple(sorted(pairs, key=lambda kv: len(kv[0]), reverse=True))
+
+
+# --- reading -------------------------------------------------------------------
