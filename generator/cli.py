@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from generator import __version__
-from generator.config import BuildConfig, ThumbnailConfig, default_cache_dir
+from generator.config import BuildConfig, ThumbnailConfig, default_cache_dir, parse_github_env
 
 
 def _url_map(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -117,6 +118,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         stale_days=args.stale_days,
         site_title=args.title,
         site_url=args.site_url,
+        github=parse_github_env(os.environ),
         **_common_settings(args),
     )
 
