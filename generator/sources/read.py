@@ -416,6 +416,9 @@ class _Reader:
         return _Csv(file=path, key=key, remote=False, local_path=path, name=name, blob=blob)
 
     def prefetch(self, csv_ref: _Csv) -> None:
+        # Never beyond the cap on CSV files: what is fetched ahead counts as read.
+        if len(self.walked) + len(self.texts) >= self.limits.files:
+            return
         if csv_ref.key not in self.texts and csv_ref.key not in self.walked:
             self.texts[csv_ref.key] = asyncio.ensure_future(self._load(csv_ref))
 
