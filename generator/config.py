@@ -74,7 +74,8 @@ class GitHubSource:
 
 def parse_github_env(environ: Mapping[str, str]) -> GitHubSource | None:
     """The Actions checkout from its environment variables, or None outside Actions."""
-    server, repository, sha = (environ.get(k, "").strip() for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA"))
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA")
+    server, repository, sha = (environ.get(k, "").strip() for k in keys)
     if not (server and repository and sha):
         return None
     return GitHubSource(server, repository, sha, environ.get("GITHUB_WORKSPACE", "").strip())

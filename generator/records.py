@@ -52,7 +52,12 @@ class Listing:
 
     def to_dict(self) -> dict[str, Any]:
         # Explicit rather than dataclasses.asdict (which deep-copies): 100,000-dataset exports.
-        d: dict[str, Any] = {"file": self.name or self.file, "line": self.line, "source": self.source, "collection": self.collection}
+        d: dict[str, Any] = {
+            "file": self.name or self.file,
+            "line": self.line,
+            "source": self.source,
+            "collection": self.collection,
+        }
         if self.link:
             d["link"] = self.link
         return d

@@ -101,14 +101,14 @@ def test_a_lattice_a_wide_header_and_a_long_csv_are_each_read_once_and_capped(tm
     assert len(report["row_errors"]) < 1_000
 
 
-def test_caps_per_build_on_listed_rows_and_csv_files(tmp_path: Path) -> None:
+def test_caps_per_build_on_listed_rows_csv_files_and_listings(tmp_path: Path) -> None:
     www = tmp_path / "www"
     _good_image(www)
     server, info = start_static_server(www)
     base = info.url
     try:
         for i in range(4):
-            _write(www / f"small{i}.csv", f"url\n{base}/small{i}.zarr\n")
+            _write(www / f"small{i}.csv", f"url\n{base}/small{i}.zarr\n{base}/shared.zarr\n")
         _write(www / "many.csv", "url\n" + "".join(f"{base}/many{i}.zarr\n" for i in range(500)))
         _write(www / "after.csv", f"url\n{base}/after.zarr\n")
         root = _write(
@@ -116,16 +116,22 @@ def test_caps_per_build_on_listed_rows_and_csv_files(tmp_path: Path) -> None:
             "url\n" + f"{base}/good.zarr\n" + "".join(f"{base}/small{i}.csv\n" for i in range(4))
             + f"{base}/many.csv\n{base}/after.csv\n",
         )
-        # Files: the root and three children. Rows: 9 before many.csv (the root's and the small CSVs'),
-        # so many.csv's 5th row is the 15th.
-        datasets, report = _build(root, tmp_path, sources=SourceLimits(files=4, items=14))
+        # Files: the root and three children. Rows: 14 up to many.csv (the root's and the small CSVs'),
+        # so many.csv's 5th row is the 19th.
+        datasets, report = _build(root, tmp_path, sources=SourceLimits(files=4, listings=2))
         fetched = info.log.paths()
-        rows_capped, rows_report = _build(root, tmp_path / "again", sources=SourceLimits(items=14))
+        rows_capped, rows_report = _build(root, tmp_path / "again", sources=SourceLimits(items=18))
     finally:
         server.stop()
 
     _assert_good(datasets, info, tmp_path / "site")
-    assert set(datasets) == {f"{base}/good.zarr", *(f"{base}/small{i}.zarr" for i in range(3))}
+    assert set(datasets) == {f"{base}/good.zarr", f"{base}/shared.zarr", *(f"{base}/small{i}.zarr" for i in range(3))}
+    assert [x["file"] for x in datasets[f"{base}/shared.zarr"]["listings"]] == [f"{base}/small0.csv", f"{base}/small1.csv"]
+    (third,) = _errors(report, f"{base}/small2.csv")
+    assert (third["line"], third["message"]) == (
+        3,
+        f"{base}/shared.zarr is already listed 2 times (first at {base}/small0.csv:3); further listings are ignored",
+    )
     root_errors = _errors(report, "submissions.csv")
     assert [(e["line"], e["message"]) for e in root_errors] == [
         (6, f"more than 4 CSV files in this build; {base}/small3.csv not read"),
@@ -139,7 +145,7 @@ def test_caps_per_build_on_listed_rows_and_csv_files(tmp_path: Path) -> None:
     assert f"{base}/after.zarr" not in rows_capped
     (cut,) = [e for e in rows_report["row_errors"] if "listed rows" in e["message"]]
     assert (cut["file"], cut["line"]) == (f"{base}/many.csv", 6)
-    assert cut["message"] == "more than 14 listed rows in this build; this row and all after it are not read"
+    assert cut["message"] == "more than 18 listed rows in this build; this row and all after it are not read"
 
 
 # --- case 8: metadata hijack and source spoofing ------------------------------------

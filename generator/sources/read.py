@@ -247,7 +247,8 @@ def parse_csv_text(
                       f"columns after the {limits.columns}th are ignored in this file")
             columns = {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
         if len(url) > limits.cell_chars:
-            error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; row skipped")
+            error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
+                  "row skipped")
             continue
         for k, v in columns.items():
             if len(v) > limits.cell_chars:
@@ -355,7 +356,10 @@ def get_bounded_errors(errors: list[RowError], cap: int) -> list[RowError]:
             out.append(e)
     for file, i in summaries.items():
         e = out[i]
-        msg = f"{counts[file] - cap} more row errors in this CSV are not listed (only the first {cap} are); from here on, first: {e.message}"
+        msg = (
+            f"{counts[file] - cap} more row errors in this CSV are not listed (only the first {cap} are); "
+            f"the next one: {e.message}"
+        )
         out[i] = RowError(e.file, e.line, msg, e.url, e.name)
     return out
 
@@ -509,7 +513,7 @@ class _Reader:
         claim them.
         """
         own = inherited.get("source") or self.root_source
-        is_root = not self.walked or self.walked.get(csv_ref.key) == ""
+        is_root = self.walked.get(csv_ref.key) == ""  # the root names any source it likes
         fill = [(k, v) for k, v in inherited.items() if v]
         refused: dict[str, tuple[int, int]] = {}  # source name -> (first line, rows)
         planned: list[_Planned] = []
@@ -520,9 +524,9 @@ class _Reader:
                     columns[k] = v
             cell = row.columns.get("source", "")
             if cell and cell != own:
-                if is_root or self.owners.setdefault(cell, csv_ref).key == csv_ref.key:
-                    self.owners.setdefault(cell, csv_ref)
-                else:
+                # The first CSV to use a new name registers it (the root's rows come first).
+                owner = self.owners.setdefault(cell, csv_ref)
+                if not is_root and owner.key != csv_ref.key:
                     first, n = refused.get(cell, (row.line, 0))
                     refused[cell] = (first, n + 1)
                     columns["source"] = own
@@ -533,7 +537,8 @@ class _Reader:
             planned.append((row, ref, columns))
         for cell, (line, n) in refused.items():
             msg = (
-                f"source {cell!r} ignored on {n} row{'s' if n > 1 else ''}: {self.owners[cell].name} registered that name; "
+                f"source {cell!r} ignored on {n} row{'s' if n > 1 else ''}: "
+                f"{self.owners[cell].name} registered that name; "
                 f"the rows of {csv_ref.name} keep the source {own!r} it was registered under"
             )
             self.items.append(csv_ref.error(line, msg))
@@ -547,7 +552,8 @@ class _Reader:
         if len(ancestors) > self.limits.depth:
             return f"CSVs nested deeper than {self.limits.depth} levels; {child.name} not read"
         if child.key in self.walked:
-            return f"{child.name} is already listed at {self.walked[child.key]}; a CSV is read once, so this listing is ignored"
+            first = self.walked[child.key]
+            return f"{child.name} is already listed at {first}; a CSV is read once, so this listing is ignored"
         if len(self.walked) >= self.limits.files:
             return f"more than {self.limits.files} CSV files in this build; {child.name} not read"
         return None
@@ -606,10 +612,13 @@ def get_entry(url: str, listed: list[_Listed]) -> Entry:
             if missing:
                 columns = {**columns, **missing}  # copied: row dicts are shared
     listings = tuple(x.listing for x in listed)
-    return Entry(url=url, source=primary.listing.source, collection=primary.listing.collection, listings=listings, columns=columns)
+    source, collection = primary.listing.source, primary.listing.collection
+    return Entry(url=url, source=source, collection=collection, listings=listings, columns=columns)
 
 
-def get_merged_entries(items: list[_Item], limits: SourceLimits = SourceLimits()) -> tuple[list[Entry], list[RowError], list[str]]:
+def get_merged_entries(
+    items: list[_Item], limits: SourceLimits = SourceLimits()
+) -> tuple[list[Entry], list[RowError], list[str]]:
     """Fold the listings of one URL into one Entry (see ``get_entry``).
 
     A URL listed again in the same CSV is a duplicate row, and one listed
@@ -631,7 +640,8 @@ def get_merged_entries(items: list[_Item], limits: SourceLimits = SourceLimits()
                 msg = f"duplicate row: {item.url} is already listed at line {same.line} of this file; ignored"
                 errors.append(RowError(at.file, at.line, msg, item.url, at.name))
             elif len(known) >= limits.listings:
-                msg = f"{item.url} is already listed {len(known)} times (first at {known[0].listing.shown}); further listings are ignored"
+                first = known[0].listing.shown
+                msg = f"{item.url} is already listed {len(known)} times (first at {first}); further listings are ignored"
                 errors.append(RowError(at.file, at.line, msg, item.url, at.name))
             else:
                 known.append(item)
