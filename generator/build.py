@@ -110,7 +110,9 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
-            sources = await get_entries(config.source, fetcher, url_map=dict(config.url_map))
+            sources = await get_entries(
+                config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
+            )
             _check_input(config.source, sources.entries, sources.errors)
             row_errors, csv_files = sources.errors, sources.csv_files
             entries = list(sources.entries)

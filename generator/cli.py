@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator import __version__
-from generator.config import BuildConfig, ThumbnailConfig, default_cache_dir
+from generator.config import (
+    BuildConfig,
+    ThumbnailConfig,
+    default_cache_dir,
+    parse_github_env,
+)
 
 if TYPE_CHECKING:
     from generator.build import BuildResult
@@ -137,6 +143,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         stale_days=args.stale_days,
         site_title=args.title,
         site_url=args.site_url,
+        github=parse_github_env(os.environ),
         **_common_settings(args),
     )
     progress = Progress(verbosity=config.verbose)

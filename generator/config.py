@@ -6,6 +6,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+from urllib.parse import quote
 
 
 def default_cache_dir(source: str | None = None) -> Path:
@@ -31,6 +33,55 @@ class ThumbnailConfig:
 
 
 @dataclass(frozen=True)
+class SourceLimits:
+    """Bounds on what the submission CSVs may make a build hold, walk or write.
+
+    Each is hit by a hostile or broken CSV, never by a real one (the
+    challenge's largest CSV has 14 columns and about 1,000 rows); hitting one
+    is a row error at the file and line where it happened.
+    """
+
+    depth: int = 16  # CSVs nested below the root
+    files: int = 10_000  # distinct CSVs read per build (each is read once)
+    columns: int = 100  # columns kept per CSV; the url column is always kept
+    rows: int = 100_000  # non-blank rows read per CSV
+    items: int = 200_000  # rows (datasets and CSV links) read per build, over all CSVs
+    cell_chars: int = 8_192  # characters in one cell; a longer cell is ignored
+    # An inherited cell longer than this is shortened, with a note naming the
+    # row that holds it in full: a collection's text is not copied into every
+    # one of its datasets' pages.
+    inherited_chars: int = 500
+    listings: int = 50  # listings kept per dataset
+    errors_per_csv: int = 50  # row errors reported per CSV; the rest are summarised
+
+
+@dataclass(frozen=True)
+class GitHubSource:
+    """The checkout a build in GitHub Actions reads its CSVs from: listings link to their lines."""
+
+    server: str  # GITHUB_SERVER_URL: https://github.com
+    repository: str  # GITHUB_REPOSITORY: owner/name
+    sha: str  # GITHUB_SHA: the commit built
+    workspace: str  # GITHUB_WORKSPACE: the checkout's folder ("": the root CSV's folder)
+
+    def get_blob(self, path: str) -> str:
+        """A file of the checkout on GitHub (add ``#L<line>``), or "" when ``path`` is outside it."""
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(self.workspace)).replace(os.sep, "/")
+        if rel == ".." or rel.startswith("../"):
+            return ""
+        return f"{self.server.rstrip('/')}/{self.repository}/blob/{self.sha}/{quote(rel)}"
+
+
+def parse_github_env(environ: Mapping[str, str]) -> GitHubSource | None:
+    """The Actions checkout from its environment variables, or None outside Actions."""
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA")
+    server, repository, sha = (environ.get(k, "").strip() for k in keys)
+    if not (server and repository and sha):
+        return None
+    return GitHubSource(server, repository, sha, environ.get("GITHUB_WORKSPACE", "").strip())
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     source: str  # path or http(s) URL of the root submissions CSV
     out: Path
@@ -49,4 +100,6 @@ class BuildConfig:
     site_title: str = "OME-Zarr catalog"
     site_url: str = ""  # public base URL; makes sitemap locations absolute
     thumbnail: ThumbnailConfig = ThumbnailConfig()
+    sources: SourceLimits = SourceLimits()
+    github: GitHubSource | None = None  # set in Actions: listings link to their line on GitHub
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose

@@ -31,16 +31,38 @@ def get_dataset_id(url: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """One place a dataset URL was listed: a CSV file and a 1-based line."""
+    """One place a dataset URL was listed: a CSV file and a 1-based line.
+
+    ``file`` is the CSV as it was read (a URL, or a path on the build
+    machine); ``name`` is the CSV as the repository sees it (a path relative
+    to the root CSV's folder, or its URL) and is what every output shows, so
+    no path of the build machine is published. ``link`` points at the exact
+    line on GitHub when the build ran in Actions.
+    """
 
     file: str
     line: int
     source: str = ""
     collection: str = ""
+    name: str = ""
+    link: str = ""
+
+    @property
+    def shown(self) -> str:
+        """``name:line``, as outputs cite the listing."""
+        return f"{self.name or self.file}:{self.line}"
 
     def to_dict(self) -> dict[str, Any]:
         # Explicit rather than dataclasses.asdict (which deep-copies): 100,000-dataset exports.
-        return {"file": self.file, "line": self.line, "source": self.source, "collection": self.collection}
+        d: dict[str, Any] = {
+            "file": self.name or self.file,
+            "line": self.line,
+            "source": self.source,
+            "collection": self.collection,
+        }
+        if self.link:
+            d["link"] = self.link
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Listing:
@@ -49,6 +71,7 @@ class Listing:
             line=int(d["line"]),
             source=str(d.get("source", "")),
             collection=str(d.get("collection", "")),
+            link=str(d.get("link", "")),
         )
 
 
@@ -96,18 +119,23 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """A problem with one CSV row (or a whole CSV), tied to its file and line."""
+    """A problem with one CSV row (or a whole CSV), tied to its file and line.
+
+    ``file`` is the CSV as read, ``name`` as the repository sees it (see
+    ``Listing``): outputs show ``name``.
+    """
 
     file: str
     line: int
     message: str
     url: str | None = None
+    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"file": self.name or self.file, "line": self.line, "message": self.message, "url": self.url}
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        return f"{self.name or self.file}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,12 @@ def _read(path: str, byte_range: ByteRange | None, max_bytes: int) -> bytes:
         return f.read(max(0, end - start))
 
 
+def _reason(e: OSError) -> str:
+    # strerror leaves out the path the OS names: messages reach the report, and
+    # no path of the build machine may.
+    return e.strerror or type(e).__name__
+
+
 class _TooLarge(OSError):
     def __init__(self, size: int | None) -> None:
         super().__init__(size)
@@ -114,9 +120,9 @@ class LocalFiles:
         except FileNotFoundError as e:
             if NOT_FOUND in allow_status:
                 return Response(url, NOT_FOUND, b"", {})
-            raise FetchError(url, str(e), status=NOT_FOUND) from None
+            raise FetchError(url, _reason(e), status=NOT_FOUND) from None
         except OSError as e:
-            raise FetchError(url, str(e)) from None
+            raise FetchError(url, _reason(e)) from None
         return Response(url, 200 if byte_range is None else 206, body, {})
 
     async def get_json(self, url: str, **kw: Any) -> tuple[Any, Response]:

@@ -144,7 +144,7 @@ class DatasetPage:
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
     rocrate: tuple[tuple[str, str], ...]
-    listings: tuple[tuple[str, str, str], ...]  # source, collection, file:line
+    listings: tuple[tuple[str, str, str, str | None], ...]  # source, collection, file:line, its line on GitHub
     links: tuple[Link, ...]
     origin: str | None
     license_href: str | None

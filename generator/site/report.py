@@ -34,7 +34,7 @@ def get_report_page(catalog: Catalog) -> ReportPage:
                 url=d.url,
                 status="gone" if gone else d.status,
                 errors=d.errors,
-                listings=tuple(f"{x.file}:{x.line}" for x in d.listings),
+                listings=tuple(x.shown for x in d.listings),
                 has_page=d.id in present,
             )
         )
@@ -48,7 +48,7 @@ def get_report_page(catalog: Catalog) -> ReportPage:
     )
     by_file: dict[str, list[RowError]] = defaultdict(list)
     for e in catalog.row_errors:
-        by_file[e.file].append(e)
+        by_file[e.name or e.file].append(e)
     return ReportPage(
         title=catalog.title,
         root="",
@@ -69,7 +69,7 @@ def get_report_json(catalog: Catalog) -> dict[str, Any]:
             "status": status,
             "errors": list(d.errors),
             "warnings": list(d.warnings),
-            "listings": [f"{x.file}:{x.line}" for x in d.listings],
+            "listings": [x.shown for x in d.listings],
         }
 
     return {

@@ -350,7 +350,10 @@ def get_dataset_page(d: Dataset, catalog: Catalog, dataset_id: str | None = None
         errors=d.errors,
         warnings=d.warnings,
         rocrate=rocrate,
-        listings=tuple((x.source or d.source, x.collection or d.collection, f"{x.file}:{x.line}") for x in d.listings),
+        listings=tuple(
+            (x.source or d.source, x.collection or d.collection, x.shown, safe_url(x.link) if x.link else None)
+            for x in d.listings
+        ),
         links=tuple(links),
         origin=safe_url(d.origin),
         license_href=license_href,

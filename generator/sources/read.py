@@ -10,6 +10,23 @@ Nothing here raises on bad input: an unreadable CSV, a cycle, an empty or
 unsafe URL each become a ``RowError`` at the row that caused it (the root CSV
 itself fails at line 0), and the other rows carry on.
 
+Bounds (``SourceLimits``): each CSV is read once however often it is listed
+(a second listing is a row error, not a second walk), and columns per CSV,
+rows per CSV, rows per build, characters per cell, listings per dataset and
+row errors per CSV are capped, so a build's memory and output follow its
+settings, not what a CSV says.
+
+Trust between providers: the root CSV names the sources. A child CSV's rows
+keep the source its CSV was registered under; a child may give a row or a
+CSV of its own a new source name, but never one another CSV already
+registered. A dataset listed several times takes its columns from the
+listing on its own host (the CSV served from the dataset's host), or else
+the first listing in the root's order; the other listings only fill cells
+that one leaves empty.
+
+Outputs never see a path of the build machine: each CSV is named as the
+repository sees it (a path relative to the root CSV's folder, or its URL).
+
 Trust: a CSV fetched over HTTP (or read through ``url_map`` in its place) may
 only point at http(s) URLs; local paths are honoured only in CSVs the operator
 gave us from disk, so a submission can never make the build read the build
@@ -23,9 +40,11 @@ import asyncio
 import csv
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Union
+from urllib.parse import urlsplit
 
+from generator.config import GitHubSource, SourceLimits
 from generator.fetch import FetchError, FetchIO, LocalFiles, ResponseTooLarge, map_url
 from generator.records import Entry, Listing, RowError
 from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
@@ -40,11 +59,10 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
 
 # One size limit for a submission CSV, read from disk or fetched.
 MAX_CSV_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 16
-# Every reference to a CSV is expanded again (inheritance may differ), so a
-# lattice of CSVs listing each other twice per level would grow exponentially:
-# stop expanding after this many.
-MAX_CSV_READS = 10_000
+MAX_DEPTH = SourceLimits.depth
+# Child CSVs fetched ahead of the walk, per CSV being walked: concurrency
+# without holding every sibling's text at once.
+PREFETCH_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -65,22 +83,36 @@ class Row:
     columns: Mapping[str, str]
 
 
-def parse_csv_text(text: str, file: str) -> tuple[list[Row], list[RowError]]:
+def parse_csv_text(
+    text: str, file: str, *, limits: SourceLimits = SourceLimits(), name: str = ""
+) -> tuple[list[Row], list[RowError]]:
     """Split a CSV into rows keyed by column name.
 
     A first row holding a ``url`` cell (any case, any position) is the header;
     otherwise the file is headerless and its first column is the URL (further
     cells are kept as ``column2``, ``column3`` ...). Blank rows, including
-    rows of empty cells, are skipped; cells are stripped.
+    rows of empty cells, are skipped; cells are stripped. ``name`` is the
+    file as outputs show it (see ``Listing``).
+
+    Columns beyond ``limits.columns`` are dropped (reported once), rows
+    beyond ``limits.rows`` are not read, and a cell longer than
+    ``limits.cell_chars`` is emptied with a row error (the row's other cells
+    still count; a row whose url is too long is skipped).
     """
     rows: list[Row] = []
     errors: list[RowError] = []
+
+    def error(line: int, message: str, url: str | None = None) -> None:
+        errors.append(RowError(file, line, message, url, name))
+
     if text.startswith("\ufeff"):
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""))
-    keys: list[str] | None = None  # column names; "\0..." marks the url and skipped columns
-    skipped: list[str] = []
+    kept: list[tuple[int, str]] | None = None  # (cell index, column name) of the header's kept columns
+    url_col = 0
     first = True
+    wide = False  # a headerless row wider than the cap was reported
+    count = 0
     prev_line = 0
     while True:
         try:
@@ -88,7 +120,7 @@ def parse_csv_text(text: str, file: str) -> tuple[list[Row], list[RowError]]:
         except StopIteration:
             break
         except csv.Error as e:
-            errors.append(RowError(file, prev_line + 1, f"unreadable CSV: {e}; the rest of the file is skipped"))
+            error(prev_line + 1, f"unreadable CSV: {e}; the rest of the file is skipped")
             break
         line = prev_line + 1  # a quoted cell may span lines: report where the row starts
         prev_line = reader.line_num
@@ -99,45 +131,52 @@ def parse_csv_text(text: str, file: str) -> tuple[list[Row], list[RowError]]:
             first = False
             lowered = [c.lower() for c in cells]
             if "url" in lowered:
-                keys, skipped = _get_column_keys(cells, lowered.index("url"))
+                url_col = lowered.index("url")
+                kept = _get_kept_columns(cells, url_col, limits)
+                if len(cells) > limits.columns:
+                    error(line, f"the header has {len(cells)} columns, more than the {limits.columns} allowed; "
+                          f"columns after the {limits.columns}th are ignored")
                 continue
             if not _looks_like_reference(cells[0]):
-                errors.append(
-                    RowError(file, line, f"no 'url' column in the header ({', '.join(cells[:8])}); file skipped")
-                )
+                error(line, f"no 'url' column in the header ({', '.join(c[:64] for c in cells[:8])}); file skipped")
                 return [], errors
-        if keys is not None:
-            if len(cells) < len(keys):
-                cells += [""] * (len(keys) - len(cells))
-            columns = dict(zip(keys, cells))  # cells beyond the header are dropped
-            url = columns.pop(_URL_KEY)
-            for k in skipped:
-                del columns[k]
+        count += 1
+        if count > limits.rows:
+            error(line, f"more than {limits.rows} rows; the rest of the file is skipped")
+            break
+        if kept is not None:
+            url = cells[url_col] if url_col < len(cells) else ""
+            columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
         else:
-            columns = {f"column{i + 1}": c for i, c in enumerate(cells) if i > 0}
             url = cells[0]
+            if len(cells) > limits.columns and not wide:
+                wide = True
+                error(line, f"{len(cells)} columns, more than the {limits.columns} allowed; "
+                      f"columns after the {limits.columns}th are ignored in this file")
+            columns = {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
+        if len(url) > limits.cell_chars:
+            error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
+                  "row skipped")
+            continue
+        for k, v in columns.items():
+            if len(v) > limits.cell_chars:
+                error(line, f"column {k[:64]!r} holds {len(v)} characters, more than the {limits.cell_chars} allowed; "
+                      "the cell is ignored", url or None)
+                columns[k] = ""
         rows.append(Row(line, url, columns))
     return rows, errors
 
 
-_URL_KEY = "\0url"
-
-
-def _get_column_keys(header: list[str], url_col: int) -> tuple[list[str], list[str]]:
-    """Header names as dict keys: the url column, unnamed and repeated columns marked to drop."""
-    keys: list[str] = []
-    skipped: list[str] = []
+def _get_kept_columns(header: list[str], url_col: int, limits: SourceLimits) -> list[tuple[int, str]]:
+    """The header's columns kept as dict keys, url aside: named, not repeated, within the caps."""
+    kept: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for i, name in enumerate(header):
-        if i == url_col:
-            keys.append(_URL_KEY)
-        elif not name or name in seen or name.startswith("\0"):
-            keys.append(f"\0{i}")  # the first column of a name wins
-            skipped.append(keys[-1])
-        else:
-            keys.append(name)
-            seen.add(name)
-    return keys, skipped
+    for i, name in enumerate(header[: limits.columns]):
+        if i == url_col or not name or name in seen or len(name) > limits.cell_chars:
+            continue  # the first column of a name wins
+        kept.append((i, name))
+        seen.add(name)
+    return kept
 
 
 def _looks_like_reference(cell: str) -> bool:
@@ -146,12 +185,18 @@ def _looks_like_reference(cell: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Csv:
-    """Where a CSV is and how far it is trusted."""
+    """Where a CSV is, how far it is trusted, and how outputs name it."""
 
     file: str  # as referenced: the URL, or a local path
     key: str  # identity for cycle detection: canonical URL or absolute path
     remote: bool  # came from the web: may only point at http(s) URLs
     local_path: str | None  # where to read it (a local file, or a url_map target)
+    name: str  # as the repository sees it: a path relative to the root CSV's folder, or the URL
+    host: str = ""  # the host serving it ("" for a local file): a dataset on it is its own
+    blob: str = ""  # its page on GitHub when built in Actions ("" otherwise)
+
+    def error(self, line: int, message: str, url: str | None = None) -> RowError:
+        return RowError(self.file, line, message, url, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +204,7 @@ class _Listed:
     url: str
     listing: Listing
     columns: Mapping[str, str]
+    host: str  # the host of the CSV that listed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,38 +213,128 @@ class _Read:
 
 
 _Item = Union[_Listed, RowError, _Read]
+# A row of a CSV being walked: its dataset URL, child CSV or reason it is neither, and its cells.
+_Planned = tuple[Row, Union[str, _Csv, UrlError], dict[str, str]]
+
+
+def get_shortened(text: str, cap: int, where: str) -> str:
+    """``text`` cut to at most ``cap`` characters, ending with a note naming the row that holds it in full."""
+    note = f" … (shortened; in full at {where})"
+    if len(note) > cap // 2:
+        note = " … (shortened)"
+    return text[: max(0, cap - len(note))].rstrip() + note
+
+
+def get_inherited(columns: Mapping[str, str], cap: int, where: str) -> dict[str, str]:
+    """What a row that links a CSV hands down to its rows: its cells, a long one shortened.
+
+    A cell longer than ``cap`` describes the collection, not each dataset:
+    copied whole into thousands of records it would balloon every page and
+    export, so each record carries its opening and where to read the rest.
+    """
+    return {k: get_shortened(v, cap, where) if len(v) > cap else v for k, v in columns.items()}
+
+
+def get_bounded_errors(errors: list[RowError], cap: int) -> list[RowError]:
+    """At most ``cap`` row errors per CSV, and one more that counts the rest."""
+    counts: dict[str, int] = {}
+    summaries: dict[str, int] = {}  # file -> where its summary goes
+    out: list[RowError] = []
+    for e in errors:
+        n = counts[e.file] = counts.get(e.file, 0) + 1
+        if n <= cap:
+            out.append(e)
+        elif n == cap + 1:
+            summaries[e.file] = len(out)
+            out.append(e)
+    for file, i in summaries.items():
+        e = out[i]
+        msg = (
+            f"{counts[file] - cap} more row errors in this CSV are not listed (only the first {cap} are); "
+            f"the next one: {e.message}"
+        )
+        out[i] = RowError(e.file, e.line, msg, e.url, e.name)
+    return out
+
+
+def _describe(e: OSError | FetchError) -> str:
+    if isinstance(e, FetchError):
+        return e.message
+    return e.strerror or str(e)  # strerror leaves out the build machine's path the OS names
 
 
 class _Reader:
-    def __init__(self, fetcher: FetchIO | None, url_map: tuple[tuple[str, str], ...], root_source: str) -> None:
+    """One walk of the CSVs: depth first in listed order, each CSV read once.
+
+    The walk itself is sequential, so which listing of a CSV counts, which
+    CSV registers a source name first and where a cap is hit do not depend
+    on which host answers first; the next few child CSVs are fetched ahead
+    of it, so slow hosts still overlap.
+    """
+
+    def __init__(
+        self,
+        fetcher: FetchIO | None,
+        url_map: tuple[tuple[str, str], ...],
+        root_source: str,
+        root_dir: str,
+        limits: SourceLimits,
+        github: GitHubSource | None,
+    ) -> None:
         self.fetcher = fetcher
         # Local CSVs and --map-url targets are read through the same boundary as remote ones.
         self.files = LocalFiles(url_map, max_bytes=MAX_CSV_BYTES)
         self.url_map = url_map
         self.root_source = root_source
-        self.texts: dict[str, asyncio.Task[str]] = {}
-        self.reads = 0
+        self.root_dir = root_dir
+        self.limits = limits
+        self.github = github
+        self.texts: dict[str, asyncio.Future[str]] = {}  # fetched ahead of the walk, taken once
+        self.walked: dict[str, str] = {}  # CSV key -> where it was listed ("name:line")
+        self.owners: dict[str, _Csv] = {}  # source name -> the CSV that registered it first
+        self.items: list[_Item] = []
+        self.count = 0  # rows walked, over all CSVs
+        self.full = False  # ``limits.items`` was hit: nothing more is read
 
     def locate_url(self, url: str, file: str) -> _Csv:
+        host = urlsplit(url).netloc.lower()
         try:
             target = map_url(url, self.url_map)
-        except ValueError as e:
-            raise UrlError(str(e)) from None
+        except ValueError:
+            # The folder is a path of the build machine: never in a message.
+            raise UrlError(f"{url!r} maps outside its --map-url folder") from None
         if target is None and self.url_map and ("/." in file or "%" in file):
             # Written under a mapped prefix but climbing out of it ("prefix/../x"):
             # a mistake or a probe, refused rather than fetched in the folder's place.
             written = parse_http_url(file, keep_trailing_slash=True, keep_dot_segments=True)
-            for prefix, directory in self.url_map:
-                if written.startswith(prefix):
-                    raise UrlError(f"{file!r} maps outside {directory!r}")
-        return _Csv(file=file, key=url, remote=True, local_path=target)
+            if any(written.startswith(prefix) for prefix, _ in self.url_map):
+                raise UrlError(f"{file!r} maps outside its --map-url folder")
+        return _Csv(file=file, key=url, remote=True, local_path=target, name=file, host=host)
 
-    async def read_text(self, csv_ref: _Csv) -> str:
-        # A CSV listed twice is fetched once; each listing is expanded on its own.
-        task = self.texts.get(csv_ref.key)
-        if task is None:
-            task = self.texts[csv_ref.key] = asyncio.ensure_future(self._load(csv_ref))
-        return await asyncio.shield(task)
+    def locate_path(self, path: str) -> _Csv:
+        key = os.path.abspath(path)
+        name = os.path.relpath(key, self.root_dir).replace(os.sep, "/") if self.root_dir else os.path.basename(key)
+        blob = self.github.get_blob(key) if self.github else ""
+        return _Csv(file=path, key=key, remote=False, local_path=path, name=name, blob=blob)
+
+    def prefetch(self, csv_ref: _Csv) -> None:
+        # Never beyond the cap on CSV files: what is fetched ahead counts as read.
+        if len(self.walked) + len(self.texts) >= self.limits.files:
+            return
+        if csv_ref.key not in self.texts and csv_ref.key not in self.walked:
+            self.texts[csv_ref.key] = asyncio.ensure_future(self._load(csv_ref))
+
+    async def take_text(self, csv_ref: _Csv) -> str:
+        task = self.texts.pop(csv_ref.key, None)
+        return await (task if task is not None else self._load(csv_ref))
+
+    def drop_prefetched(self) -> None:
+        """Texts fetched ahead that the walk never took (a cap was hit): cancelled, their errors read."""
+        for task in self.texts.values():
+            if task.done() and not task.cancelled():
+                task.exception()
+            task.cancel()
+        self.texts.clear()
 
     async def _load(self, csv_ref: _Csv) -> str:
         # A mapped URL goes to the local-files reader as a URL: it applies the map itself.
@@ -217,65 +353,110 @@ class _Reader:
             raise OSError(f"not UTF-8 text ({e})") from None
 
     async def expand(
-        self, csv_ref: _Csv, inherited: Mapping[str, str], ancestors: tuple[str, ...], at: tuple[str, int]
-    ) -> list[_Item]:
-        """Every item listed in ``csv_ref`` and below, in depth-first listed order.
+        self, csv_ref: _Csv, inherited: Mapping[str, str], ancestors: tuple[str, ...], at: tuple[_Csv, int]
+    ) -> None:
+        """Walk ``csv_ref`` and every CSV below it into ``self.items``, depth first in listed order.
 
-        ``at`` is the (file, line) that referenced this CSV: where its own
+        ``at`` is the CSV and line that listed this one: where its own
         failures are reported.
         """
-        self.reads += 1
-        if self.reads > MAX_CSV_READS:
-            return [RowError(*at, f"more than {MAX_CSV_READS} CSV reads; {csv_ref.file} not read", csv_ref.file)]
         try:
-            text = await self.read_text(csv_ref)
+            text = await self.take_text(csv_ref)
         except (OSError, FetchError) as e:
-            msg = e.message if isinstance(e, FetchError) else str(e)
-            return [RowError(*at, f"cannot read CSV {csv_ref.file}: {msg}", csv_ref.file)]
-        rows, parse_errors = parse_csv_text(text, csv_ref.file)
+            parent, line = at
+            self.items.append(parent.error(line, f"cannot read CSV {csv_ref.name}: {_describe(e)}", csv_ref.name))
+            return
+        rows, parse_errors = parse_csv_text(text, csv_ref.file, limits=self.limits, name=csv_ref.name)
+        del text
+        self.items.append(_Read(csv_ref.name))
+        self.items.extend(parse_errors)
+        planned = self.plan(csv_ref, rows, inherited)
+        del rows
         collection = get_collection_name(csv_ref.file)
         ancestors = ancestors + (csv_ref.key,)
+        children = [ref for _, ref, _ in planned if isinstance(ref, _Csv)]
+        next_child = 0
+        for row, ref, columns in planned:
+            self.count += 1
+            if self.count > self.limits.items:
+                self.full = True
+                msg = f"more than {self.limits.items} listed rows in this build; this row and all after it are not read"
+                self.items.append(csv_ref.error(row.line, msg, row.url or None))
+                return
+            if isinstance(ref, UrlError):
+                self.items.append(csv_ref.error(row.line, str(ref), row.url or None))
+            elif isinstance(ref, str):
+                source = columns.get("source") or self.root_source
+                link = f"{csv_ref.blob}#L{row.line}" if csv_ref.blob else ""
+                listing = Listing(csv_ref.file, row.line, source, collection, csv_ref.name, link)
+                self.items.append(_Listed(ref, listing, columns, csv_ref.host))
+            else:
+                for ahead in children[next_child : next_child + PREFETCH_AHEAD]:
+                    if self.get_refusal(ahead, ancestors) is None:
+                        self.prefetch(ahead)
+                next_child += 1
+                refusal = self.get_refusal(ref, ancestors)
+                if refusal is not None:
+                    self.items.append(csv_ref.error(row.line, refusal, ref.name))
+                    continue
+                self.walked[ref.key] = f"{csv_ref.name}:{row.line}"
+                handed_down = get_inherited(columns, self.limits.inherited_chars, f"{csv_ref.name}:{row.line}")
+                await self.expand(ref, handed_down, ancestors, (csv_ref, row.line))
+                if self.full:
+                    return
 
-        # Inherited values fill the row's empty and missing cells.
+    def plan(self, csv_ref: _Csv, rows: list[Row], inherited: Mapping[str, str]) -> list[_Planned]:
+        """Each row's reference and cells, inherited values and the row's source settled.
+
+        Every row's source name is settled before any child CSV is walked, so
+        the names a CSV registers are its own before anything below it can
+        claim them.
+        """
+        own = inherited.get("source") or self.root_source
+        is_root = self.walked.get(csv_ref.key) == ""  # the root names any source it likes
         fill = [(k, v) for k, v in inherited.items() if v]
-        out: list[_Item | None] = [_Read(csv_ref.file), *parse_errors]
-        holes: list[int] = []  # where each child CSV's items go
-        children = []
+        refused: dict[str, tuple[int, int]] = {}  # source name -> (first line, rows)
+        planned: list[_Planned] = []
         for row in rows:
             columns = {**inherited, **row.columns} if inherited else row.columns
             for k, v in fill:
                 if not columns[k]:
                     columns[k] = v
+            cell = row.columns.get("source", "")
+            if cell and cell != own:
+                # The first CSV to use a new name registers it (the root's rows come first).
+                owner = self.owners.setdefault(cell, csv_ref)
+                if not is_root and owner.key != csv_ref.key:
+                    first, n = refused.get(cell, (row.line, 0))
+                    refused[cell] = (first, n + 1)
+                    columns["source"] = own
             try:
-                child = self.parse_reference(row.url, csv_ref)
+                ref: str | _Csv | UrlError = self.parse_reference(row.url, csv_ref)
             except UrlError as e:
-                out.append(RowError(csv_ref.file, row.line, str(e), row.url or None))
-                continue
-            if isinstance(child, str):
-                source = columns.get("source") or self.root_source
-                out.append(_Listed(child, Listing(csv_ref.file, row.line, source, collection), columns))
-            elif child.key in ancestors:
-                chain = " -> ".join(get_collection_name(k) for k in ancestors[ancestors.index(child.key):])
-                msg = f"cycle: {child.file} is already being read ({chain} -> {get_collection_name(child.key)})"
-                out.append(RowError(csv_ref.file, row.line, msg, child.file))
-            elif len(ancestors) > MAX_DEPTH:
-                msg = f"CSVs nested deeper than {MAX_DEPTH} levels; {child.file} not read"
-                out.append(RowError(csv_ref.file, row.line, msg, child.file))
-            else:
-                holes.append(len(out))
-                out.append(None)
-                children.append(self.expand(child, columns, ancestors, (csv_ref.file, row.line)))
-        if not children:
-            return out  # type: ignore[return-value]
-        expanded = await asyncio.gather(*children)
-        result: list[_Item] = []
-        last = 0
-        for hole, items in zip(holes, expanded):
-            result.extend(out[last:hole])  # type: ignore[arg-type]
-            result.extend(items)
-            last = hole + 1
-        result.extend(out[last:])  # type: ignore[arg-type]
-        return result
+                ref = e
+            planned.append((row, ref, columns))
+        for cell, (line, n) in refused.items():
+            msg = (
+                f"source {cell!r} ignored on {n} row{'s' if n > 1 else ''}: "
+                f"{self.owners[cell].name} registered that name; "
+                f"the rows of {csv_ref.name} keep the source {own!r} it was registered under"
+            )
+            self.items.append(csv_ref.error(line, msg))
+        return planned
+
+    def get_refusal(self, child: _Csv, ancestors: tuple[str, ...]) -> str | None:
+        """Why a child CSV is not walked (a cycle, too deep, listed before, too many CSVs), or None."""
+        if child.key in ancestors:
+            chain = " -> ".join(get_collection_name(k) for k in ancestors[ancestors.index(child.key):])
+            return f"cycle: {child.name} is already being read ({chain} -> {get_collection_name(child.key)})"
+        if len(ancestors) > self.limits.depth:
+            return f"CSVs nested deeper than {self.limits.depth} levels; {child.name} not read"
+        if child.key in self.walked:
+            first = self.walked[child.key]
+            return f"{child.name} is already listed at {first}; a CSV is read once, so this listing is ignored"
+        if len(self.walked) >= self.limits.files:
+            return f"more than {self.limits.files} CSV files in this build; {child.name} not read"
+        return None
 
     def parse_reference(self, ref: str, parent: _Csv) -> str | _Csv:
         """A dataset URL (canonical) or a child CSV, or ``UrlError`` when not allowed."""
@@ -293,8 +474,7 @@ class _Reader:
         if CONTROL_CHARACTERS.search(ref):
             raise UrlError(f"path contains control characters: {ref!r}")
         base = os.path.dirname(parent.local_path or "")
-        path = os.path.normpath(os.path.join(base, os.path.expanduser(ref)))
-        return _Csv(file=path, key=os.path.abspath(path), remote=False, local_path=path)
+        return self.locate_path(os.path.normpath(os.path.join(base, os.path.expanduser(ref))))
 
 
 def _too_large(size: int | None) -> str:
@@ -306,53 +486,101 @@ def get_root(root: str, reader: _Reader) -> _Csv:
     if is_url(root):
         url = parse_http_url(root, keep_trailing_slash=True)
         return reader.locate_url(url, root)
-    return _Csv(file=root, key=os.path.abspath(root), remote=False, local_path=root)
+    return reader.locate_path(root)
 
 
-def get_merged_entries(items: list[_Item]) -> tuple[list[Entry], list[RowError], list[str]]:
-    """Fold the listings of one URL into one Entry; the first listing names source and collection."""
+def get_primary(url: str, listed: list[_Listed]) -> _Listed:
+    """The listing a dataset takes its source and columns from.
+
+    The one from a CSV served by the dataset's own host; or else the first in
+    the root's order, since the root lists established sources before new ones.
+    """
+    host = urlsplit(url).netloc.lower()
+    return next((x for x in listed if x.host and x.host == host), listed[0])
+
+
+def get_entry(url: str, listed: list[_Listed]) -> Entry:
+    """One Entry from every listing of ``url``: the primary's cells, the others fill its empty ones."""
+    primary = get_primary(url, listed)
+    columns = primary.columns
+    for x in listed:
+        if x is not primary:
+            missing = {k: v for k, v in x.columns.items() if v and not columns.get(k)}
+            if missing:
+                columns = {**columns, **missing}  # copied: row dicts are shared
+    listings = tuple(x.listing for x in listed)
+    source, collection = primary.listing.source, primary.listing.collection
+    return Entry(url=url, source=source, collection=collection, listings=listings, columns=columns)
+
+
+def get_merged_entries(
+    items: list[_Item], limits: SourceLimits = SourceLimits()
+) -> tuple[list[Entry], list[RowError], list[str]]:
+    """Fold the listings of one URL into one Entry (see ``get_entry``).
+
+    A URL listed again in the same CSV is a duplicate row, and one listed
+    more than ``limits.listings`` times has its further listings dropped:
+    both are row errors.
+    """
     errors: list[RowError] = []
     csv_files: dict[str, None] = {}
-    listings: dict[str, list[Listing]] = {}
-    columns: dict[str, dict[str, str]] = {}
+    listed: dict[str, list[_Listed]] = {}
     for item in items:
         if isinstance(item, _Listed):
-            known = listings.get(item.url)
+            known = listed.get(item.url)
             if known is None:
-                listings[item.url] = [item.listing]
-                columns[item.url] = item.columns
+                listed[item.url] = [item]
                 continue
-            # The same CSV reached twice gives the same (file, line): one listing.
-            if not any(x.file == item.listing.file and x.line == item.listing.line for x in known):
-                known.append(item.listing)
-            merged = columns[item.url]
-            missing = {k: v for k, v in item.columns.items() if v and not merged.get(k)}
-            if missing:
-                columns[item.url] = {**merged, **missing}  # copied: row dicts are shared
+            at = item.listing
+            same = next((x.listing for x in known if x.listing.file == at.file), None)
+            if same is not None:
+                msg = f"duplicate row: {item.url} is already listed at line {same.line} of this file; ignored"
+                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
+            elif len(known) >= limits.listings:
+                first = known[0].listing.shown
+                msg = f"{item.url} is already listed {len(known)} times (first at {first}); further listings are ignored"
+                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
+            else:
+                known.append(item)
         elif isinstance(item, RowError):
             errors.append(item)
         else:
             csv_files.setdefault(item.file)
-    entries = [
-        Entry(url=url, source=ls[0].source, collection=ls[0].collection, listings=tuple(ls), columns=columns[url])
-        for url, ls in listings.items()
-    ]
-    return entries, errors, list(csv_files)
+    entries = [get_entry(url, ls) for url, ls in listed.items()]
+    return entries, get_bounded_errors(errors, limits.errors_per_csv), list(csv_files)
 
 
-async def get_entries(root: str, fetcher: FetchIO | None, *, url_map: Mapping[str, str] | None = None) -> Sources:
+async def get_entries(
+    root: str,
+    fetcher: FetchIO | None,
+    *,
+    url_map: Mapping[str, str] | None = None,
+    limits: SourceLimits = SourceLimits(),
+    github: GitHubSource | None = None,
+) -> Sources:
     """Read ``root`` (a path or an http(s) URL) and every CSV below it.
 
     ``url_map`` maps URL prefixes to local directories (``--map-url``): CSV
     URLs under a prefix are read from disk, as if fetched. Dataset URLs are
-    never mapped. Child CSVs of one file are read concurrently through
+    never mapped. Child CSVs are fetched ahead of the walk through
     ``fetcher``; ``fetcher`` may be None when every CSV is local or mapped.
+    ``github`` (a build in Actions) links each listing to its line; local
+    CSVs are named relative to the root CSV's folder.
     """
-    reader = _Reader(fetcher, parse_url_map(url_map), get_collection_name(root.strip()))
+    root = root.strip()
+    root_dir = "" if is_url(root) else os.path.dirname(os.path.abspath(root))
+    if github is not None and not github.workspace:
+        github = replace(github, workspace=root_dir)
+    reader = _Reader(fetcher, parse_url_map(url_map), get_collection_name(root), root_dir, limits, github)
     try:
-        root_csv = get_root(root.strip(), reader)
+        root_csv = get_root(root, reader)
     except UrlError as e:
         return Sources((), (RowError(root, 0, str(e), root),), ())
-    items = await reader.expand(root_csv, {}, (), (root, 0))
-    entries, errors, csv_files = get_merged_entries(items)
+    reader.walked[root_csv.key] = ""  # the root: not listed by any row
+    reader.owners[reader.root_source] = root_csv
+    try:
+        await reader.expand(root_csv, {}, (), (root_csv, 0))
+    finally:
+        reader.drop_prefetched()
+    entries, errors, csv_files = get_merged_entries(reader.items, limits)
     return Sources(tuple(entries), tuple(errors), tuple(csv_files))
