@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from generator import samples
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
 from generator.records import Entry

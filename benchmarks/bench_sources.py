@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from generator.dev.server import BackgroundServer, make_app
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.sources.read import get_entries
 
 HEADER = "url,written,written_human_readable,shape,shards,chunks,dimension_names,license,name,description,organismId,fbbiId\r\n"

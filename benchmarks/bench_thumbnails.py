@@ -179,7 +179,7 @@ class PeakRSS:
 
 async def run(args: argparse.Namespace, base: str, root: Path) -> None:
     from generator.config import ThumbnailConfig
-    from generator.fetch import Fetcher
+    from generator.fetch.http import Fetcher
     from generator.harvest.dataset import harvest_one
     from generator.history import decide_status
     from generator.plan import get_image_plan, get_plane_selection

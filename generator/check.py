@@ -18,18 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.config import ThumbnailConfig
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
 from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
-from generator.sources.read import (
-    UrlError,
-    get_entries,
-    is_csv_reference,
-    parse_csv_text,
-    parse_http_url,
-)
+from generator.sources.read import get_entries
+from generator.sources.rows import parse_csv_text
+from generator.sources.urls import UrlError, is_csv_reference, parse_http_url
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import validate
 

@@ -23,7 +23,8 @@ from importlib import resources
 from typing import Callable, Iterable, Literal, Mapping, Protocol
 from urllib.parse import quote, unquote
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
+from generator.fetch.http import Fetcher
 from generator.records import Term
 
 TermKind = Literal["organism", "modality"]

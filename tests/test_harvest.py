@@ -13,7 +13,7 @@ import pytest
 import zarr
 
 from generator.dev import samples
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
 from generator.harvest.parse import HarvestProblem, parse_ome_xml_series
 from generator.harvest.rocrate import parse_rocrate

@@ -14,7 +14,7 @@ import pytest
 from generator.cli import run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.sources.read import MAX_CSV_BYTES
 from tests.conftest import start_static_server
 

@@ -17,7 +17,7 @@ import pytest
 from generator.cli import run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image
-from generator.sources.read import parse_http_url
+from generator.sources.urls import parse_http_url
 from tests.conftest import start_static_server
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from generator.config import ThumbnailConfig
 from generator.dev.samples import write_plate
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest_one
 from generator.harvest.montage import get_montage
 from generator.harvest.reader import FormatMemory, Reader

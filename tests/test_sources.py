@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.fetch import Fetcher
-from generator.sources.read import (
-    MAX_DEPTH,
-    get_entries,
-    parse_csv_text,
-    parse_http_url,
-)
+from generator.fetch.http import Fetcher
+from generator.sources.read import MAX_DEPTH, get_entries
+from generator.sources.rows import parse_csv_text
+from generator.sources.urls import parse_http_url
 from tests.conftest import start_static_server
 
 RAW = "https://raw.githubusercontent.com/ome/ome2024-ngff-challenge/main/samples/"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.records import Term
 from generator.state import State
 from generator.terms import (

@@ -31,7 +31,7 @@ from generator.dev.samples import (
     write_plate,
 )
 from generator.dev.server import RequestLog
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest_one
 from generator.plan import (
     ThumbnailSkipped,

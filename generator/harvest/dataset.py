@@ -27,7 +27,7 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.containers import (
     Resolved,
     get_consolidated_labels,

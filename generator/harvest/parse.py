@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from generator.fetch import Response
+from generator.fetch.base import Response
 from generator.records import Axis, Channel, Findings, Level, Plate
 from generator.sources.columns import MAX_DIM, MAX_NDIM
 

@@ -37,16 +37,17 @@ machine's files. Datasets must be http(s) everywhere (``file:``, ``s3:``,
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import os
 from dataclasses import dataclass, replace
 from typing import Mapping, Union
 from urllib.parse import urlsplit
 
 from generator.config import GitHubSource, SourceLimits
-from generator.fetch import FetchError, FetchIO, LocalFiles, ResponseTooLarge, map_url
+from generator.fetch.base import FetchError, FetchIO, ResponseTooLarge
+from generator.fetch.local import LocalFiles, map_url
 from generator.records import Entry, Listing, RowError
+from generator.sources.merge import _Listed, get_merged_entries
+from generator.sources.rows import Row, parse_csv_text
 from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
     CONTROL_CHARACTERS,
     UrlError,
@@ -75,115 +76,6 @@ class Sources:
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
-    """One non-blank CSV row: its 1-based first physical line and its cells by column."""
-
-    line: int
-    url: str
-    columns: Mapping[str, str]
-
-
-def parse_csv_text(
-    text: str, file: str, *, limits: SourceLimits = SourceLimits(), name: str = ""
-) -> tuple[list[Row], list[RowError]]:
-    """Split a CSV into rows keyed by column name.
-
-    A first row holding a ``url`` cell (any case, any position) is the header;
-    otherwise the file is headerless and its first column is the URL (further
-    cells are kept as ``column2``, ``column3`` ...). Blank rows, including
-    rows of empty cells, are skipped; cells are stripped. ``name`` is the
-    file as outputs show it (see ``Listing``).
-
-    Columns beyond ``limits.columns`` are dropped (reported once), rows
-    beyond ``limits.rows`` are not read, and a cell longer than
-    ``limits.cell_chars`` is emptied with a row error (the row's other cells
-    still count; a row whose url is too long is skipped).
-    """
-    rows: list[Row] = []
-    errors: list[RowError] = []
-
-    def error(line: int, message: str, url: str | None = None) -> None:
-        errors.append(RowError(file, line, message, url, name))
-
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    kept: list[tuple[int, str]] | None = None  # (cell index, column name) of the header's kept columns
-    url_col = 0
-    first = True
-    wide = False  # a headerless row wider than the cap was reported
-    count = 0
-    prev_line = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            error(prev_line + 1, f"unreadable CSV: {e}; the rest of the file is skipped")
-            break
-        line = prev_line + 1  # a quoted cell may span lines: report where the row starts
-        prev_line = reader.line_num
-        cells = [c.strip() for c in cells]
-        if not any(cells):
-            continue
-        if first:
-            first = False
-            lowered = [c.lower() for c in cells]
-            if "url" in lowered:
-                url_col = lowered.index("url")
-                kept = _get_kept_columns(cells, url_col, limits)
-                if len(cells) > limits.columns:
-                    error(line, f"the header has {len(cells)} columns, more than the {limits.columns} allowed; "
-                          f"columns after the {limits.columns}th are ignored")
-                continue
-            if not _looks_like_reference(cells[0]):
-                error(line, f"no 'url' column in the header ({', '.join(c[:64] for c in cells[:8])}); file skipped")
-                return [], errors
-        count += 1
-        if count > limits.rows:
-            error(line, f"more than {limits.rows} rows; the rest of the file is skipped")
-            break
-        if kept is not None:
-            url = cells[url_col] if url_col < len(cells) else ""
-            columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
-        else:
-            url = cells[0]
-            if len(cells) > limits.columns and not wide:
-                wide = True
-                error(line, f"{len(cells)} columns, more than the {limits.columns} allowed; "
-                      f"columns after the {limits.columns}th are ignored in this file")
-            columns = {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
-        if len(url) > limits.cell_chars:
-            error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
-                  "row skipped")
-            continue
-        for k, v in columns.items():
-            if len(v) > limits.cell_chars:
-                error(line, f"column {k[:64]!r} holds {len(v)} characters, more than the {limits.cell_chars} allowed; "
-                      "the cell is ignored", url or None)
-                columns[k] = ""
-        rows.append(Row(line, url, columns))
-    return rows, errors
-
-
-def _get_kept_columns(header: list[str], url_col: int, limits: SourceLimits) -> list[tuple[int, str]]:
-    """The header's columns kept as dict keys, url aside: named, not repeated, within the caps."""
-    kept: list[tuple[int, str]] = []
-    seen: set[str] = set()
-    for i, name in enumerate(header[: limits.columns]):
-        if i == url_col or not name or name in seen or len(name) > limits.cell_chars:
-            continue  # the first column of a name wins
-        kept.append((i, name))
-        seen.add(name)
-    return kept
-
-
-def _looks_like_reference(cell: str) -> bool:
-    return is_url(cell) or "/" in cell or "\\" in cell or is_csv_reference(cell)
-
-
-@dataclass(frozen=True, slots=True)
 class _Csv:
     """Where a CSV is, how far it is trusted, and how outputs name it."""
 
@@ -197,14 +89,6 @@ class _Csv:
 
     def error(self, line: int, message: str, url: str | None = None) -> RowError:
         return RowError(self.file, line, message, url, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class _Listed:
-    url: str
-    listing: Listing
-    columns: Mapping[str, str]
-    host: str  # the host of the CSV that listed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,28 +117,6 @@ def get_inherited(columns: Mapping[str, str], cap: int, where: str) -> dict[str,
     export, so each record carries its opening and where to read the rest.
     """
     return {k: get_shortened(v, cap, where) if len(v) > cap else v for k, v in columns.items()}
-
-
-def get_bounded_errors(errors: list[RowError], cap: int) -> list[RowError]:
-    """At most ``cap`` row errors per CSV, and one more that counts the rest."""
-    counts: dict[str, int] = {}
-    summaries: dict[str, int] = {}  # file -> where its summary goes
-    out: list[RowError] = []
-    for e in errors:
-        n = counts[e.file] = counts.get(e.file, 0) + 1
-        if n <= cap:
-            out.append(e)
-        elif n == cap + 1:
-            summaries[e.file] = len(out)
-            out.append(e)
-    for file, i in summaries.items():
-        e = out[i]
-        msg = (
-            f"{counts[file] - cap} more row errors in this CSV are not listed (only the first {cap} are); "
-            f"the next one: {e.message}"
-        )
-        out[i] = RowError(e.file, e.line, msg, e.url, e.name)
-    return out
 
 
 def _describe(e: OSError | FetchError) -> str:
@@ -487,67 +349,6 @@ def get_root(root: str, reader: _Reader) -> _Csv:
         url = parse_http_url(root, keep_trailing_slash=True)
         return reader.locate_url(url, root)
     return reader.locate_path(root)
-
-
-def get_primary(url: str, listed: list[_Listed]) -> _Listed:
-    """The listing a dataset takes its source and columns from.
-
-    The one from a CSV served by the dataset's own host; or else the first in
-    the root's order, since the root lists established sources before new ones.
-    """
-    host = urlsplit(url).netloc.lower()
-    return next((x for x in listed if x.host and x.host == host), listed[0])
-
-
-def get_entry(url: str, listed: list[_Listed]) -> Entry:
-    """One Entry from every listing of ``url``: the primary's cells, the others fill its empty ones."""
-    primary = get_primary(url, listed)
-    columns = primary.columns
-    for x in listed:
-        if x is not primary:
-            missing = {k: v for k, v in x.columns.items() if v and not columns.get(k)}
-            if missing:
-                columns = {**columns, **missing}  # copied: row dicts are shared
-    listings = tuple(x.listing for x in listed)
-    source, collection = primary.listing.source, primary.listing.collection
-    return Entry(url=url, source=source, collection=collection, listings=listings, columns=columns)
-
-
-def get_merged_entries(
-    items: list[_Item], limits: SourceLimits = SourceLimits()
-) -> tuple[list[Entry], list[RowError], list[str]]:
-    """Fold the listings of one URL into one Entry (see ``get_entry``).
-
-    A URL listed again in the same CSV is a duplicate row, and one listed
-    more than ``limits.listings`` times has its further listings dropped:
-    both are row errors.
-    """
-    errors: list[RowError] = []
-    csv_files: dict[str, None] = {}
-    listed: dict[str, list[_Listed]] = {}
-    for item in items:
-        if isinstance(item, _Listed):
-            known = listed.get(item.url)
-            if known is None:
-                listed[item.url] = [item]
-                continue
-            at = item.listing
-            same = next((x.listing for x in known if x.listing.file == at.file), None)
-            if same is not None:
-                msg = f"duplicate row: {item.url} is already listed at line {same.line} of this file; ignored"
-                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
-            elif len(known) >= limits.listings:
-                first = known[0].listing.shown
-                msg = f"{item.url} is already listed {len(known)} times (first at {first}); further listings are ignored"
-                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
-            else:
-                known.append(item)
-        elif isinstance(item, RowError):
-            errors.append(item)
-        else:
-            csv_files.setdefault(item.file)
-    entries = [get_entry(url, ls) for url, ls in listed.items()]
-    return entries, get_bounded_errors(errors, limits.errors_per_csv), list(csv_files)
 
 
 async def get_entries(

@@ -41,7 +41,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from generator.config import ThumbnailConfig
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
+from generator.fetch.http import Fetcher
 from generator.plan import (
     ThumbnailSkipped,
     get_image_plan,

@@ -15,7 +15,8 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
+from generator.fetch.http import Fetcher
 from generator.plan import ThumbnailSkipped
 
 MB = 1024 * 1024

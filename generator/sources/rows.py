@@ -1,0 +1,129 @@
+"""CSV text to rows: header or headerless, one URL column, every cell capped and kept columns bounded."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Mapping
+
+from generator.config import SourceLimits
+from generator.records import RowError
+from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
+    CONTROL_CHARACTERS,
+    UrlError,
+    get_collection_name,
+    is_csv_reference,
+    is_url,
+    parse_http_url,
+    parse_url_map,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One non-blank CSV row: its 1-based first physical line and its cells by column."""
+
+    line: int
+    url: str
+    columns: Mapping[str, str]
+
+
+def parse_csv_text(
+    text: str, file: str, *, limits: SourceLimits = SourceLimits(), name: str = ""
+) -> tuple[list[Row], list[RowError]]:
+    """Split a CSV into rows keyed by column name.
+
+    A first row holding a ``url`` cell (any case, any position) is the header;
+    otherwise the file is headerless and its first column is the URL (further
+    cells are kept as ``column2``, ``column3`` ...). Blank rows, including
+    rows of empty cells, are skipped; cells are stripped. ``name`` is the
+    file as outputs show it (see ``Listing``).
+
+    Columns beyond ``limits.columns`` are dropped (reported once), rows
+    beyond ``limits.rows`` are not read, and a cell longer than
+    ``limits.cell_chars`` is emptied with a row error (the row's other cells
+    still count; a row whose url is too long is skipped).
+    """
+    rows: list[Row] = []
+    errors: list[RowError] = []
+
+    def error(line: int, message: str, url: str | None = None) -> None:
+        errors.append(RowError(file, line, message, url, name))
+
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    kept: list[tuple[int, str]] | None = None  # (cell index, column name) of the header's kept columns
+    url_col = 0
+    first = True
+    wide = False  # a headerless row wider than the cap was reported
+    count = 0
+    prev_line = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            error(prev_line + 1, f"unreadable CSV: {e}; the rest of the file is skipped")
+            break
+        line = prev_line + 1  # a quoted cell may span lines: report where the row starts
+        prev_line = reader.line_num
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue
+        if first:
+            first = False
+            lowered = [c.lower() for c in cells]
+            if "url" in lowered:
+                url_col = lowered.index("url")
+                kept = _get_kept_columns(cells, url_col, limits)
+                if len(cells) > limits.columns:
+                    error(line, f"the header has {len(cells)} columns, more than the {limits.columns} allowed; "
+                          f"columns after the {limits.columns}th are ignored")
+                continue
+            if not _looks_like_reference(cells[0]):
+                error(line, f"no 'url' column in the header ({', '.join(c[:64] for c in cells[:8])}); file skipped")
+                return [], errors
+        count += 1
+        if count > limits.rows:
+            error(line, f"more than {limits.rows} rows; the rest of the file is skipped")
+            break
+        if kept is not None:
+            url = cells[url_col] if url_col < len(cells) else ""
+            columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
+        else:
+            url = cells[0]
+            if len(cells) > limits.columns and not wide:
+                wide = True
+                error(line, f"{len(cells)} columns, more than the {limits.columns} allowed; "
+                      f"columns after the {limits.columns}th are ignored in this file")
+            columns = {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
+        if len(url) > limits.cell_chars:
+            error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
+                  "row skipped")
+            continue
+        for k, v in columns.items():
+            if len(v) > limits.cell_chars:
+                error(line, f"column {k[:64]!r} holds {len(v)} characters, more than the {limits.cell_chars} allowed; "
+                      "the cell is ignored", url or None)
+                columns[k] = ""
+        rows.append(Row(line, url, columns))
+    return rows, errors
+
+
+def _get_kept_columns(header: list[str], url_col: int, limits: SourceLimits) -> list[tuple[int, str]]:
+    """The header's columns kept as dict keys, url aside: named, not repeated, within the caps."""
+    kept: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for i, name in enumerate(header[: limits.columns]):
+        if i == url_col or not name or name in seen or len(name) > limits.cell_chars:
+            continue  # the first column of a name wins
+        kept.append((i, name))
+        seen.add(name)
+    return kept
+
+
+def _looks_like_reference(cell: str) -> bool:
+    return is_url(cell) or "/" in cell or "\\" in cell or is_csv_reference(cell)
