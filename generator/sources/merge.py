@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 from generator.config import SourceLimits
 from generator.records import Entry, Listing, RowError
-from generator.sources.read import _Item
-from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
-    CONTROL_CHARACTERS,
-    UrlError,
-    get_collection_name,
-    is_csv_reference,
-    is_url,
-    parse_http_url,
-    parse_url_map,
-)
+
+if TYPE_CHECKING:
+    from generator.sources.read import _Item
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,9 @@ from typing import Mapping
 
 from generator.config import SourceLimits
 from generator.records import RowError
-from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
-    CONTROL_CHARACTERS,
-    UrlError,
-    get_collection_name,
+from generator.sources.urls import (
     is_csv_reference,
     is_url,
-    parse_http_url,
-    parse_url_map,
 )
 
 
