@@ -9,7 +9,6 @@ backed by an optional validator store (the build cache).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import defaultdict
@@ -18,6 +17,8 @@ from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from generator.text import DocumentError, parse_json_document
 
 ALLOWED_SCHEMES = ("http", "https")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -74,10 +75,11 @@ class Response:
         return allow == "*" or allow == PROBE_ORIGIN
 
     def json(self) -> Any:
+        """The body as JSON with valid text and bounded depth (see ``text.parse_json_document``)."""
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise FetchError(self.url, f"invalid JSON: {e}") from None
+            return parse_json_document(self.body, urlsplit(self.url).path.rsplit("/", 1)[-1] or "document")
+        except DocumentError as e:
+            raise FetchError(self.url, str(e)) from None
 
 
 @dataclass

@@ -15,6 +15,7 @@ from generator.fetch import Response
 from generator.records import Axis, Channel, Level, Plate, Term
 from generator.sources.columns import MAX_DIM, MAX_NDIM, is_placeholder
 from generator.terms import TermKind, get_term
+from generator.text import DocumentError, clean_text, parse_json_document
 
 MAX_LEVELS = 64
 
@@ -47,15 +48,11 @@ class HarvestProblem(Exception):
 
 
 def parse_json(body: bytes, name: str) -> Any:
-    """JSON from a body, or a HarvestProblem naming the document and position."""
+    """JSON from a body (valid text, depth-capped), or a HarvestProblem naming the document and position."""
     try:
-        return json.loads(body)
-    except json.JSONDecodeError as e:
-        raise HarvestProblem(f"{name}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
-    except UnicodeDecodeError:
-        raise HarvestProblem(f"{name}: invalid JSON (not UTF-8 text)") from None
-    except RecursionError:
-        raise HarvestProblem(f"{name}: invalid JSON (nested too deeply)") from None
+        return parse_json_document(body, name)
+    except DocumentError as e:
+        raise HarvestProblem(str(e)) from None
 
 
 def parse_int_list(value: Any, where: str, *, max_len: int = MAX_NDIM) -> tuple[int, ...]:
@@ -98,9 +95,12 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _text(v: Any) -> str | None:
-    if isinstance(v, str) and v.strip():
-        return v.strip()[:MAX_STRING]
+def _text(v: Any, *, multiline: bool = False) -> str | None:
+    """A trimmed string within MAX_STRING; one line unless ``multiline`` (descriptions)."""
+    if isinstance(v, str):
+        v = clean_text(v, multiline=multiline).strip()
+        if v:
+            return v[:MAX_STRING]
     return None
 
 
@@ -312,7 +312,7 @@ def parse_rocrate(doc: Any) -> dict[str, Any]:
     root = by_id.get("./") or next((x for x in items if x.get("@type") == "Dataset"), {})
     facts: dict[str, Any] = {}
     for key in ("name", "description"):
-        text = _text(root.get(key))
+        text = _text(root.get(key), multiline=key == "description")
         if text and not is_placeholder(text):
             facts[key] = text
     lic = root.get("license")

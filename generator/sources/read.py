@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from generator.fetch import Fetcher, FetchError
 from generator.records import Entry, Listing, RowError
+from generator.text import strip_controls
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 16
@@ -313,7 +314,8 @@ class _Reader:
             if len(data) > MAX_CSV_BYTES:
                 raise OSError(f"CSV larger than {MAX_CSV_BYTES} bytes")
         try:
-            return data.decode("utf-8-sig")
+            # Control characters (NUL, escapes) go here, as for every harvested document.
+            return strip_controls(data.decode("utf-8-sig"))
         except UnicodeDecodeError as e:
             raise OSError(f"not UTF-8 text ({e})") from None
 
