@@ -41,6 +41,7 @@ from generator.harvest.parse import (
     _written_of,
     is_safe_path,
     parse_channels,
+    parse_kept_attributes,
     parse_ome_xml_series,
     parse_plate,
     parse_rocrate,
@@ -233,6 +234,11 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
             crate = parse_rocrate(rocrate[0])
         except (AttributeError, TypeError):
             warnings.append("ro-crate-metadata.json: unexpected structure; ignored")
+    container = kind in ("plate", "well", "bioformats2raw") or (kind == "labels" and image_group is not root)
+    # Validate the container's own attributes too: keep them next to the image's.
+    attributes = parse_kept_attributes(
+        {**dict(image.ome), "_container": dict(root.ome), "_container_kind": kind} if container else dict(image.ome), errors
+    )
     name = crate.get("name") or (ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None) or base.name
     out = replace(
         out,
@@ -256,11 +262,8 @@ async def _harvest_group(entry: Entry, reader: Reader, root: GroupDoc, base: Dat
         series=series or base.series,
         labels=labels,
         rocrate=crate or None,
-        attributes=dict(image.ome),
+        attributes=attributes,
     )
-    if kind in ("plate", "well", "bioformats2raw") or (kind == "labels" and image_group is not root):
-        # Validate the container's own attributes too: keep them next to the image's.
-        out = replace(out, attributes={**dict(image.ome), "_container": dict(root.ome), "_container_kind": kind})
     if out.ngff_version is None and ms.version:
         out = replace(out, ngff_version=ms.version)
     return out
