@@ -61,21 +61,33 @@ class _TooDeep(Exception):
 
 
 def _clean(value: Any, depth: int, max_depth: int) -> Any:
+    """``value`` cleaned in place (it was just parsed: nothing else holds it), so no copy doubles a large document."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
         if depth >= max_depth:
             raise _TooDeep
-        return {clean_text(k): _clean(v, depth + 1, max_depth) for k, v in value.items()}
+        bad_key = False
+        for k, v in value.items():
+            if isinstance(v, (str, dict, list)):
+                cleaned = _clean(v, depth + 1, max_depth)
+                if cleaned is not v:
+                    value[k] = cleaned  # same key: allowed while iterating
+            bad_key = bad_key or _BAD.search(k) is not None
+        return {clean_text(k): v for k, v in value.items()} if bad_key else value
     if isinstance(value, list):
         if depth >= max_depth:
             raise _TooDeep
-        return [_clean(v, depth + 1, max_depth) for v in value]
+        for i, v in enumerate(value):
+            if isinstance(v, (str, dict, list)):
+                cleaned = _clean(v, depth + 1, max_depth)
+                if cleaned is not v:
+                    value[i] = cleaned
     return value
 
 
 def clean_tree(value: Any, name: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """A parsed JSON value with every string cleaned; DocumentError past ``max_depth`` levels."""
+    """A freshly parsed JSON value with every string cleaned (in place); DocumentError past ``max_depth`` levels."""
     try:
         return _clean(value, 0, max_depth)
     except _TooDeep:

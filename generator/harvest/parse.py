@@ -317,7 +317,8 @@ def parse_channels(ome: Mapping[str, Any], warnings: list[str]) -> tuple[Channel
 
 
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    """Characters of compact JSON (bytes for ASCII text)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 def _mb(n: int) -> str:

@@ -151,6 +151,8 @@ def _decode_with_header(kind: str, data: bytes, cap: int, where: str) -> bytes:
         if len(data) < 16:
             raise ValueError("truncated blosc header")
         declared = int.from_bytes(data[4:8], "little")
+        if int.from_bytes(data[12:16], "little") > len(data):
+            raise ValueError("truncated blosc chunk (its header claims more bytes than it has)")
     else:
         if len(data) < 4:
             raise ValueError("truncated lz4 header")
