@@ -129,7 +129,7 @@ def test_huge_omero_blocks_are_not_kept_in_records_or_state(host: Host, www: Pat
         d = datasets[url]
         assert d["status"] == "invalid"
         assert any(
-            e.startswith("attributes: 3.0 MB of OME metadata is more than the 1.0 MB a record keeps; 'omero' (3.0 MB) not kept")
+            e.startswith("attributes: 3.0 MiB of OME metadata is more than the 1.0 MiB a record keeps; 'omero' (3.0 MiB) not kept")
             for e in d["errors"]
         ), d["errors"]
         assert len(d["channels"]) == 1024, "channels parsed from it stay capped"

@@ -322,7 +322,7 @@ def _json_size(value: Any) -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB" if n >= 100_000 else f"{n / 1024:.0f} KB"
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 100_000 else f"{n / 1024:.0f} KiB"
 
 
 def parse_kept_attributes(attrs: Mapping[str, Any], errors: list[str]) -> dict[str, Any] | None:
