@@ -55,6 +55,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 
 from generator.history import GOOD_STATUSES
 from generator.records import Dataset
+from generator.text import parse_stored_json
 
 SCHEMA_VERSION = 1
 DB_NAME = "state.sqlite"
@@ -441,7 +442,9 @@ class State:
         if row is None:
             return None
         try:
-            d = json.loads(row[0])
+            # Cleaned on the way in: a record an older build stored may hold
+            # harvested text that cannot be written out (a lone surrogate).
+            d = parse_stored_json(row[0], "state record")
             # The columns are authoritative for the dates (min() over all saves).
             d["first_seen"], d["last_ok"] = row[1], row[2]
             return Dataset.from_dict(d)

@@ -9,9 +9,11 @@ files without the stage knowing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
+from urllib.parse import urlsplit
+
+from generator.text import DocumentError, parse_json_document
 
 # Sent so that the response tells whether a browser viewer on another origin
 # could read the data (Access-Control-Allow-Origin).
@@ -53,10 +55,11 @@ class Response:
         return allow == "*" or allow == PROBE_ORIGIN
 
     def json(self) -> Any:
+        """The body as JSON with valid text and bounded depth (see ``text.parse_json_document``)."""
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise FetchError(self.url, f"invalid JSON: {e}") from None
+            return parse_json_document(self.body, urlsplit(self.url).path.rsplit("/", 1)[-1] or "document")
+        except DocumentError as e:
+            raise FetchError(self.url, str(e)) from None
 
 
 class FetchIO(Protocol):

@@ -43,6 +43,7 @@ from generator.harvest.parse import (
     _kind,
     _written_of,
     parse_channels,
+    parse_kept_attributes,
 )
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
@@ -177,6 +178,10 @@ def _record(
         version = _detect_version(resolved.image)
     ms_name = ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None
     container = resolved.container
+    # What a record keeps is bounded: an 18 MB "omero" block must not ride into memory and the state.
+    kept_image, kept = parse_kept_attributes(image.ome)
+    kept_container, more = parse_kept_attributes(container.ome, "container attributes") if container is not None else (None, Findings())
+    found = found + kept + more
     return Dataset(
         url=entry.url,
         source=entry.source,
@@ -206,8 +211,8 @@ def _record(
         rocrate=crate or None,
         cors=root.response.cors if root.response is not None else None,
         documents=Documents(
-            image=image.ome,
-            container=container.ome if container is not None else None,
+            image=kept_image,
+            container=kept_container,
             container_kind=kind if container is not None else None,  # type: ignore[arg-type]
         ),
     )

@@ -10,20 +10,48 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+from defusedxml import (
+    DefusedXmlException,
+    DTDForbidden,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+)
+from defusedxml.ElementTree import DefusedXMLParser
 
 from generator.fetch.base import Response
 from generator.records import Axis, Channel, Findings, Level, Plate
 from generator.sources.columns import MAX_DIM, MAX_NDIM
+from generator.text import DocumentError, clean_text, parse_json_document
 
 MAX_LEVELS = 64
+OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
 MAX_CHANNELS = 1024
 MAX_WELLS = 100_000
+
+
+# Rows x columns of a plate's grid (named, or derived from the well paths).
+# A 1536-well plate (32 x 48) is the largest real format; ten times that
+# bounds the dataset page and the thumbnail montage, which draw every cell.
+MAX_PLATE_GRID = 16_384
+
+
 MAX_SERIES = 100_000
 MAX_STRING = 4096
+
+
+# A channel label is shown on a card and in a table cell, never more.
+MAX_CHANNEL_LABEL = 256
+
+
+# Compact JSON a record keeps of a dataset's OME attributes (for validation,
+# in memory and in the build state). Real ones are a few KB, a 1536-well
+# plate's about 100 KB; an 18 MB "omero" block must not ride along.
+MAX_KEPT_ATTRIBUTES = 1024 * 1024
+# Attributes needed to validate what the image is; others are dropped first.
+STRUCTURAL_KEYS = frozenset(OME_KEYS) | {"version"}
+
+
 MAX_XML_BYTES = 16 * 1024 * 1024
-
-
-OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
 
 
 class HarvestProblem(Exception):
@@ -47,15 +75,11 @@ class HarvestProblem(Exception):
 
 
 def parse_json(body: bytes, name: str) -> Any:
-    """JSON from a body, or a HarvestProblem naming the document and position."""
+    """JSON from a body (valid text, depth-capped), or a HarvestProblem naming the document and position."""
     try:
-        return json.loads(body)
-    except json.JSONDecodeError as e:
-        raise HarvestProblem(f"{name}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
-    except UnicodeDecodeError:
-        raise HarvestProblem(f"{name}: invalid JSON (not UTF-8 text)") from None
-    except RecursionError:
-        raise HarvestProblem(f"{name}: invalid JSON (nested too deeply)") from None
+        return parse_json_document(body, name)
+    except DocumentError as e:
+        raise HarvestProblem(str(e)) from None
 
 
 def parse_int_list(value: Any, where: str, *, max_len: int = MAX_NDIM) -> tuple[int, ...]:
@@ -98,9 +122,12 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _text(v: Any) -> str | None:
-    if isinstance(v, str) and v.strip():
-        return v.strip()[:MAX_STRING]
+def _text(v: Any, *, multiline: bool = False) -> str | None:
+    """A trimmed string within MAX_STRING; one line unless ``multiline`` (descriptions)."""
+    if isinstance(v, str):
+        v = clean_text(v, multiline=multiline).strip()
+        if v:
+            return v[:MAX_STRING]
     return None
 
 
@@ -171,7 +198,7 @@ def parse_level(path: str, doc: Any, zarr_format: int, scale: tuple[float, ...] 
             codecs.append(comp["id"][:64])
     if chunks is not None and len(chunks) != len(shape):
         raise HarvestProblem(f"{name}: chunks {list(chunks)} do not match shape {list(shape)}")
-    return Level(path=path, shape=shape, dtype=dtype, chunks=chunks, shards=shards, codecs=tuple(codecs), scale=scale, metadata=doc), itemsize
+    return Level(path=path, shape=shape, dtype=dtype, chunks=chunks, shards=shards, codecs=tuple(codecs), scale=scale, metadata=_kept_array_document(doc)), itemsize
 
 
 @dataclass(frozen=True)
@@ -293,7 +320,7 @@ def parse_channels(ome: Mapping[str, Any]) -> tuple[tuple[Channel, ...], Finding
         window = c.get("window") if isinstance(c.get("window"), dict) else {}
         out.append(
             Channel(
-                label=_text(c.get("label")),
+                label=(_text(c.get("label")) or "")[:MAX_CHANNEL_LABEL] or None,
                 color=color,
                 window_start=_number(window.get("start")),
                 window_end=_number(window.get("end")),
@@ -303,25 +330,97 @@ def parse_channels(ome: Mapping[str, Any]) -> tuple[tuple[Channel, ...], Finding
     return tuple(out), found
 
 
+def _json_size(value: Any) -> int:
+    """Characters of compact JSON (bytes for ASCII text)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 100_000 else f"{n / 1024:.0f} KiB"
+
+
+def parse_kept_attributes(attrs: Mapping[str, Any], where: str = "attributes") -> tuple[dict[str, Any] | None, Findings]:
+    """The attributes a record keeps, within MAX_KEPT_ATTRIBUTES; an error names what was dropped.
+
+    The largest keys other than the structural ones go first; if those alone
+    are too large, nothing is kept (and nothing validated).
+    """
+    sizes = {k: _json_size(v) for k, v in attrs.items()}
+    total = sum(sizes.values())
+    if total <= MAX_KEPT_ATTRIBUTES:
+        return dict(attrs), Findings()
+    kept = dict(attrs)
+    dropped = []
+    for key in sorted((k for k in sizes if k not in STRUCTURAL_KEYS), key=sizes.__getitem__, reverse=True):
+        del kept[key]
+        dropped.append(f"{key!r} ({_mb(sizes[key])})")
+        total -= sizes[key]
+        if total <= MAX_KEPT_ATTRIBUTES:
+            break
+    said = f"{where}: {_mb(sum(sizes.values()))} of OME metadata is more than the {_mb(MAX_KEPT_ATTRIBUTES)} a record keeps"
+    if total > MAX_KEPT_ATTRIBUTES:
+        return None, Findings.error(f"{said}; none kept, not validated")
+    return kept, Findings.error(f"{said}; {', '.join(dropped)} not kept, not validated")
+
+
+def _kept_array_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """An array document as a Level keeps it: bulky user attributes dropped (only the challenge stats are read)."""
+    attrs = doc.get("attributes")
+    if not isinstance(attrs, dict) or _json_size(attrs) <= MAX_KEPT_ATTRIBUTES:
+        return doc
+    stats = {k: attrs[k] for k in ("_ome2024_ngff_challenge_stats",) if k in attrs and _json_size(attrs[k]) <= MAX_STRING}
+    return {**doc, "attributes": stats}
+
+
 def _number(v: Any) -> float | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
         return float(v)
     return None
 
 
+class _ImageCounter:
+    """A parser target that counts the root's Image children and keeps nothing (no tree is built)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.images = 0
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        self.depth += 1
+        if self.depth == 2 and tag.rsplit("}", 1)[-1] == "Image":
+            self.images += 1
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> int:
+        return self.images
+
+
 def parse_ome_xml_series(body: bytes) -> tuple[str, ...]:
-    """Series paths "0".."n-1" from the Image count of a bioformats2raw METADATA.ome.xml."""
+    """Series paths "0".."n-1" from the Image count of a bioformats2raw METADATA.ome.xml.
+
+    Parsed with defusedxml: a DTD (and so any entity, the way XML bombs
+    expand) is refused wherever it sits in the document. The body is fed in
+    one piece (expat rescans a token split across feeds, quadratic for a
+    15 MB comment) to a target that only counts, so memory stays bounded.
+    """
+    where = "OME/METADATA.ome.xml"
     if len(body) > MAX_XML_BYTES:
-        raise HarvestProblem("OME/METADATA.ome.xml: too large")
-    head = body[:1_000_000]
-    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
-        # Entity expansion is how XML bombs work; OME-XML never needs a DTD.
-        raise HarvestProblem("OME/METADATA.ome.xml: refusing a document with a DTD or entities")
+        raise HarvestProblem(f"{where}: {len(body)} bytes is more than the {MAX_XML_BYTES // (1024 * 1024)} MiB read; series not listed from it")
+    parser = DefusedXMLParser(target=_ImageCounter(), forbid_dtd=True)
     try:
-        root = ET.fromstring(body)
+        parser.feed(body)
+        count = parser.close()
+    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
+        raise HarvestProblem(f"{where}: refused: the document has a DTD or entities (OME-XML needs neither; they are how XML bombs work)") from None
+    except DefusedXmlException as e:
+        raise HarvestProblem(f"{where}: refused: {type(e).__name__}") from None
     except ET.ParseError as e:
-        raise HarvestProblem(f"OME/METADATA.ome.xml: invalid XML ({e})") from None
-    count = sum(1 for el in root if el.tag.rsplit("}", 1)[-1] == "Image")
+        raise HarvestProblem(f"{where}: invalid XML ({e})") from None
     return tuple(str(i) for i in range(min(count, MAX_SERIES)))
 
 
@@ -396,18 +495,34 @@ def parse_plate(ome: Mapping[str, Any]) -> Plate:
             return ()
         return tuple(str(x.get("name"))[:64] for x in v[:MAX_WELLS] if isinstance(x, dict) and x.get("name") is not None)
 
+    for key in ("rows", "columns"):
+        if isinstance(plate.get(key), list) and len(plate[key]) > MAX_PLATE_GRID:
+            raise HarvestProblem(f"plate.{key}: {len(plate[key])} names is more than the {MAX_PLATE_GRID} cells of plate grid supported")
     rows, columns = names("rows"), names("columns")
     wells = plate.get("wells")
     if not isinstance(wells, list) or not wells:
         raise HarvestProblem("plate.wells: expected a non-empty list")
-    if len(wells) > MAX_WELLS:
-        raise HarvestProblem(f"plate.wells: {len(wells)} wells is more than the {MAX_WELLS} supported")
+    if len(wells) > MAX_PLATE_GRID:  # no more wells than the grid has cells
+        raise HarvestProblem(f"plate.wells: {len(wells)} wells is more than the {MAX_PLATE_GRID} supported")
     well_paths = tuple(w["path"] for w in wells if isinstance(w, dict) and isinstance(w.get("path"), str) and is_safe_path(w["path"]))
     if not well_paths:
         raise HarvestProblem("plate.wells[0]: missing or unsafe 'path'")
+    _check_plate_grid(rows, columns, well_paths)
     fc = plate.get("field_count")
     fields = fc if isinstance(fc, int) and not isinstance(fc, bool) and 0 < fc <= MAX_SERIES else 0
     return Plate(rows=len(rows), columns=len(columns), wells=len(wells), fields=fields, row_names=rows, column_names=columns, well_paths=well_paths)
+
+
+def _check_plate_grid(rows: tuple[str, ...], columns: tuple[str, ...], well_paths: tuple[str, ...]) -> None:
+    """The grid the page and the montage draw, named or derived from "<row>/<column>" well paths, within MAX_PLATE_GRID."""
+    pairs = [w.split("/")[:2] for w in well_paths if "/" in w]
+    n_rows = len(rows) or len({p[0] for p in pairs})
+    n_cols = len(columns) or len({p[1] for p in pairs})
+    if n_rows * n_cols > MAX_PLATE_GRID:
+        raise HarvestProblem(
+            f"plate: {n_rows} rows x {n_cols} columns is a grid of {n_rows * n_cols} wells, more than the "
+            f"{MAX_PLATE_GRID} supported (a 1536-well plate is 32 x 48)"
+        )
 
 
 def _series_list(ome: Mapping[str, Any]) -> tuple[str, ...] | None:

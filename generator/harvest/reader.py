@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -163,7 +163,9 @@ class Reader:
         else:
             attrs = doc
             ome = attrs
-        return GroupDoc(rel, fmt, attrs, ome or {}, resp, consolidated)
+        # Only the headers are read later (CORS): a parsed body must not stay alive twice.
+        headers_only = replace(resp, body=b"") if resp is not None else None
+        return GroupDoc(rel, fmt, attrs, ome or {}, headers_only, consolidated)
 
     async def group(self, rel: str) -> GroupDoc:
         assert self.zarr_format is not None

@@ -20,7 +20,7 @@ def parse_rocrate(doc: Any) -> dict[str, Any]:
     root = by_id.get("./") or next((x for x in items if x.get("@type") == "Dataset"), {})
     facts: dict[str, Any] = {}
     for key in ("name", "description"):
-        text = _text(root.get(key))
+        text = _text(root.get(key), multiline=key == "description")
         if text and not is_placeholder(text):
             facts[key] = text
     lic = root.get("license")

@@ -57,6 +57,7 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
     parse_http_url,
     parse_url_map,
 )
+from generator.text import strip_controls
 
 # One size limit for a submission CSV, read from disk or fetched.
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -210,7 +211,8 @@ class _Reader:
         if len(data) > MAX_CSV_BYTES:  # a body the validator store kept from an earlier build
             raise OSError(_too_large(len(data)))
         try:
-            return data.decode("utf-8-sig")
+            # Control characters (NUL, escapes) go here, as for every harvested document.
+            return strip_controls(data.decode("utf-8-sig"))
         except UnicodeDecodeError as e:
             raise OSError(f"not UTF-8 text ({e})") from None
 

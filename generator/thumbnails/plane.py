@@ -22,6 +22,7 @@ from generator.plan import (
     to_cyx,
 )
 from generator.records import Axis
+from generator.thumbnails.decode import bound_array_metadata
 from generator.thumbnails.store import MB, FetcherStore, ReadBudget
 
 
@@ -62,6 +63,8 @@ def open_plane(
         meta = parse_array_metadata(doc)
     except Exception as e:  # zarr raises many types for malformed documents
         raise ThumbnailSkipped(f"thumbnail skipped: unreadable array metadata at {level_path}: {e}") from None
+    # Compressors swapped for bounded ones: no chunk decodes past its declared size.
+    meta = bound_array_metadata(meta, f"level {level_path}")
     roles = get_axis_roles(axes, len(meta.shape))
     selection = get_plane_selection(meta.shape, roles)
     store = FetcherStore(image_url, fetcher, budget)
