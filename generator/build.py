@@ -296,7 +296,7 @@ def _settle(
     gone: list[Dataset] = []
     for d in datasets:
         merged, is_gone = merge_with_history(d, state.get_dataset(d.url), now, config.stale_days)
-        if not d.reached:
+        if not d.reached or merged.status == "stale":  # down, or answering with no Zarr document
             state.record_failure(d.url, now.isoformat(), "; ".join(d.errors))
         (gone if is_gone else kept).append(merged)
     # A dataset that left the CSVs leaves the catalog and the state with it.
