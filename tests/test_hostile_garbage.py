@@ -113,7 +113,10 @@ CASES = {
     "random bytes": ("v3.zarr", "zarr.json", RANDOM, "application/octet-stream", "zarr.json: the host answered with binary data (not UTF-8 text)"),
     "json array": ("v3.zarr", "zarr.json", b'[{"zarr_format": 3}]', "application/json", "zarr.json: the host answered with JSON that is a list"),
     "plain text": ("v3.zarr", "zarr.json", b"Service Unavailable\n", "text/plain", "zarr.json: invalid JSON at line 1 column 1 (Expecting value)"),
-    "json error object": ("v3.zarr", "zarr.json", b'{"error": "AccessDenied"}', "application/json", "zarr.json: the host answered with a JSON object that has none of 'zarr_format', 'node_type', 'attributes'"),
+    "json error object": (
+        "v3.zarr", "zarr.json", b'{"error": "AccessDenied"}', "application/json",
+        "zarr.json: the host answered with a JSON object that has none of 'zarr_format', 'node_type', 'attributes'",
+    ),
     "html for a level": ("v3.zarr", "0/zarr.json", HTML, "text/html; charset=utf-8", "0/zarr.json: the host answered with an HTML page"),
     "html for zarr v2": ("v2.zarr", ".zattrs", HTML, "text/html", ".zattrs: the host answered with an HTML page"),
 }
