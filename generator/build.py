@@ -7,13 +7,19 @@ stage returning new records, and writes nothing into the output directory;
 thumbnails are rendered into the build cache, or a scratch folder without
 one. ``write_build`` then writes the site from what was gathered. It is
 synchronous and called from the CLI after the event loop has closed, so the
-site stage's worker processes never start inside a running loop.
+site stage's worker processes never start inside a running loop. The site is
+written into a staging folder beside ``--out`` and swapped in whole at the
+end, so a build killed at any point leaves the previous site complete.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import errno
 import functools
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -171,17 +177,27 @@ def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress 
 
     Synchronous on purpose: called after ``asyncio.run`` has returned, so the
     site stage forks its page writers with no event loop and no loop thread
-    in the process. Thumbnails are linked (or copied) into ``out/thumbnails``
-    and those no dataset names any more are removed; a scratch thumbnail
-    folder is removed afterwards.
+    in the process. The whole site, thumbnails linked (or copied) in from
+    the cache or scratch folder, is written into a fresh staging folder
+    beside ``config.out`` (``get_staging_path``) and then swapped in: a
+    build killed before the swap leaves the previous site whole, and the
+    next build removes what it left. The caller holds the output folder's
+    lock (``hold_build_locks``), so every staging folder found is a dead
+    build's. A scratch thumbnail folder is removed afterwards.
     """
     progress = progress or Progress(verbosity=config.verbose)
     t0 = time.monotonic()
     progress.log(f"site: writing {config.out}")
     try:
-        _prepare_out(config.out)
-        _place_thumbnails(result.catalog.datasets, result.thumbnail_root, config.out / THUMB_DIR)
-        write_site(result.catalog, config.out, site_url=config.site_url)
+        out = _prepare_out(config.out)
+        staging = get_staging_path(out)
+        try:
+            staging.mkdir()
+            _place_thumbnails(result.catalog.datasets, (result.thumbnail_root, out), staging / THUMB_DIR)
+            write_site(result.catalog, staging, site_url=config.site_url)
+            _swap_in(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # the new site if it failed, else the old one
     finally:
         if result.scratch and result.thumbnail_root is not None:
             shutil.rmtree(result.thumbnail_root, ignore_errors=True)
@@ -296,7 +312,7 @@ def _settle(
     gone: list[Dataset] = []
     for d in datasets:
         merged, is_gone = merge_with_history(d, state.get_dataset(d.url), now, config.stale_days)
-        if not d.reached:
+        if not d.reached or merged.status == "stale":  # down, or answering with no Zarr document
             state.record_failure(d.url, now.isoformat(), "; ".join(d.errors))
         (gone if is_gone else kept).append(merged)
     # A dataset that left the CSVs leaves the catalog and the state with it.
@@ -314,16 +330,83 @@ def _count_files(folder: Path) -> int:
     return sum(1 for _ in folder.glob("*-256.*")) if folder.is_dir() else 0
 
 
-def _prepare_out(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    # Stale pages of datasets that left the catalog must not linger.
-    for sub in ("datasets",):
-        if (out / sub).is_dir():
-            shutil.rmtree(out / sub)
+# Staging folders beside --out: ".<name>.tmp-<pid>" is a site being written
+# (or, after the swap, the old one being removed); ".<name>.old-<pid>" is the
+# previous site set aside where folders cannot be exchanged in one step.
+STAGING_PATTERN = r"\.{name}\.(tmp|old)-\d+"
+AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from Linux' fcntl.h and fs.h, for renameat2
 
 
-def _place_thumbnails(datasets: tuple[Dataset, ...], root: Path | None, out_dir: Path) -> None:
-    """Make ``out_dir`` hold exactly the thumbnail files the datasets name, taken from ``root``."""
+def get_staging_path(out: Path, kind: str = "tmp") -> Path:
+    """The folder this process writes the site into: beside ``out``, so on its file system."""
+    return out.parent / f".{out.name}.{kind}-{os.getpid()}"
+
+
+def _prepare_out(out: Path) -> Path:
+    """The output folder with symlinks resolved (the staging folder goes beside the real
+    one), its parent made, and what killed builds left there cleaned up."""
+    out = Path(os.path.realpath(out))
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
+    return out
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove the staging folders of killed builds; put back a previous site set aside
+    by one killed between its two renames (``_rename_over``)."""
+    pattern = re.compile(STAGING_PATTERN.format(name=re.escape(out.name)))
+    leftovers = sorted(p for p in out.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir())
+    for path in leftovers:
+        if not out.exists() and ".old-" in path.name:
+            os.rename(path, out)  # the complete previous site
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Make the complete site in ``staging`` the one at ``out``; the old one ends up at ``staging``.
+
+    Where the system can exchange two folders in one step (Linux'
+    renameat2 RENAME_EXCHANGE), ``out`` is never missing, not even for an
+    instant: a web server serving it sees the old site, then the new one.
+    Elsewhere two renames leave it missing between two rename(2) calls on
+    one file system, with no file data moved: microseconds.
+    """
+    if not out.exists():
+        os.rename(staging, out)
+    elif not _exchange(staging, out):
+        _rename_over(staging, out)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (renameat2 with RENAME_EXCHANGE); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # not Linux, or a C library without it
+        return False
+    here = ctypes.c_int(AT_FDCWD)
+    if renameat2(here, os.fsencode(a), here, os.fsencode(b), ctypes.c_uint(RENAME_EXCHANGE)) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a kernel or file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def _rename_over(staging: Path, out: Path) -> None:
+    """The two-step swap: the old site aside, the new one in. A build killed between
+    the two leaves the old site aside, and the next one puts it back first."""
+    aside = get_staging_path(out, "old")
+    os.rename(out, aside)
+    os.rename(staging, out)
+    os.rename(aside, staging)  # removed by the caller, as the exchange leaves it
+
+
+def _place_thumbnails(datasets: tuple[Dataset, ...], roots: tuple[Path | None, ...], out_dir: Path) -> None:
+    """Make the new ``out_dir`` hold the thumbnail files the datasets name, each taken from
+    the first of ``roots`` (the cache or scratch folder, then the previous site) holding it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for d in datasets:
@@ -332,18 +415,13 @@ def _place_thumbnails(datasets: tuple[Dataset, ...], root: Path | None, out_dir:
         for rel in (d.thumbnail.card, d.thumbnail.detail):
             if rel:
                 wanted.add(Path(rel).name)
-    if root is not None:
-        for name in wanted:
-            src, dst = root / THUMB_DIR / name, out_dir / name
-            # Names are content keys: a file already there is the same image.
-            if src.is_file() and not dst.is_file():
-                try:
-                    dst.hardlink_to(src)
-                except OSError:
-                    shutil.copyfile(src, dst)
-    for old in out_dir.iterdir():
-        if old.name not in wanted:
-            if old.is_dir():
-                shutil.rmtree(old)
-            else:
-                old.unlink()
+    folders = [root / THUMB_DIR for root in roots if root is not None]
+    for name in wanted:
+        dst = out_dir / name
+        src = next((f / name for f in folders if (f / name).is_file()), None)
+        # Names are content keys: a file already there is the same image.
+        if src is not None and not dst.is_file():
+            try:
+                dst.hardlink_to(src)
+            except OSError:
+                shutil.copyfile(src, dst)

@@ -2,8 +2,9 @@
 
 ``decide_status`` is the one place a status is set: the build driver calls
 it (through ``merge_with_history`` when there is a build state). A dataset
-whose host is down tonight comes back as ``stale`` with its last good facts,
-until it has been down longer than ``stale_days``.
+whose host is down tonight, or answers with something that is no Zarr
+document at all (an HTML page, random bytes), comes back as ``stale`` with
+its last good facts, until it has been failing longer than ``stale_days``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from generator.records import Dataset, Status
 # Statuses whose record holds facts worth keeping when the host is down later.
 GOOD_STATUSES = ("ok", "invalid")
 LAST_OK_PREFIX = "last OK on "
+KEPT_SUFFIX = "; kept the last good record of "
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -29,8 +31,17 @@ def _without_last_ok(warnings: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def is_last_good(previous: Dataset | None) -> bool:
-    """Whether a remembered record holds facts to fall back on while its host is down."""
-    return previous is not None and bool(previous.last_ok) and previous.status in (*GOOD_STATUSES, "stale")
+    """Whether a remembered record holds facts to fall back on while its host is down.
+
+    A record made from an answer that was no Zarr document holds none, even
+    though the state stores it like an invalid one.
+    """
+    return (
+        previous is not None
+        and bool(previous.last_ok)
+        and previous.status in (*GOOD_STATUSES, "stale")
+        and previous.not_a_document is None
+    )
 
 
 def decide_status(dataset: Dataset, previous: Dataset | None = None) -> Status:
@@ -39,9 +50,18 @@ def decide_status(dataset: Dataset, previous: Dataset | None = None) -> Status:
     From what harvest reported (``reached``), the errors harvest and validate
     found, and the record the build state remembers: a dataset not reached
     tonight is ``stale`` while a good record of it is remembered.
+
+    A host that answered with no Zarr document (``not_a_document``: an HTML
+    page, random bytes, a JSON array) is at fault, not the dataset: a dataset
+    good before is ``stale`` too. One never seen good is ``invalid``, not
+    ``unreachable``: the host did answer, and a URL that never served a Zarr
+    document is most likely a wrong URL (a viewer or landing page) for its
+    submitter to fix, which the PR check must flag, not wait out.
     """
     if not dataset.reached:
         return "stale" if is_last_good(previous) else "unreachable"
+    if dataset.not_a_document is not None and is_last_good(previous):
+        return "stale"
     return "invalid" if dataset.errors else "ok"
 
 
@@ -55,7 +75,8 @@ def merge_with_history(
     - ok or invalid: the host answered. ``first_seen`` is kept from the
       previous record (else now) and ``last_ok`` becomes now: ``last_ok`` is
       the last time the dataset was *reached*, whether or not it validated,
-      because both prove the URL serves that data.
+      because both prove the URL serves that data. An answer that was no
+      Zarr document proves nothing: its ``last_ok`` stays unset.
     - unreachable (after the fetcher's retries) with a previous good record:
       the previous facts (array facts, metadata, thumbnail) come back with
       status ``stale``, tonight's errors, and a warning "last OK on
@@ -63,6 +84,9 @@ def merge_with_history(
       tonight's, because the CSVs are read fresh every build. If ``last_ok``
       is more than ``stale_days`` ago, ``gone`` is True: the build moves it
       from the catalog to the report.
+    - no Zarr document (``not_a_document``) with a previous good record:
+      stale as above, the error saying which record was kept ("...; kept the
+      last good record of YYYY-MM-DD"). The state keeps storing that record.
     - unreachable and never good before: unchanged (keeps its first_seen).
     """
     now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
@@ -74,7 +98,7 @@ def merge_with_history(
             current,
             status=status,
             first_seen=first_seen,
-            last_ok=now_iso,
+            last_ok=None if current.not_a_document is not None else now_iso,
             warnings=_without_last_ok(current.warnings),
         ), False
     if status == "unreachable" or previous is None or previous.last_ok is None:
@@ -82,6 +106,7 @@ def merge_with_history(
 
     last_ok = previous.last_ok
     when = parse_timestamp(last_ok)
+    day = when.date().isoformat()
     stale = dataclasses.replace(
         previous,
         url=current.url,
@@ -90,9 +115,16 @@ def merge_with_history(
         listings=current.listings or previous.listings,
         status="stale",
         reached=False,
-        errors=current.errors,
-        warnings=(*_without_last_ok(previous.warnings), f"{LAST_OK_PREFIX}{when.date().isoformat()}"),
+        errors=_with_kept_record(current, day),
+        warnings=(*_without_last_ok(previous.warnings), f"{LAST_OK_PREFIX}{day}"),
         first_seen=first_seen,
         last_ok=last_ok,
     )
     return stale, now - when > timedelta(days=stale_days)
+
+
+def _with_kept_record(current: Dataset, day: str) -> tuple[str, ...]:
+    """Tonight's errors, the no-Zarr-document one saying which record stands in for the answer."""
+    if current.not_a_document is None:
+        return current.errors
+    return tuple(f"{e}{KEPT_SUFFIX}{day}" if e == current.not_a_document else e for e in current.errors)

@@ -18,13 +18,16 @@ that blocks the next one.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
+import signal
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 LOCK_SUFFIX = ".ngff-catalog-lock"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class LockError(Exception):
@@ -78,3 +81,20 @@ def hold_folder_lock(folder: Path | str, what: str) -> Iterator[Path]:
     finally:
         # Closing the last descriptor releases the lock; the file stays (see above).
         os.close(fd)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this forked worker of the build (pid ``parent``) die when the build does.
+
+    A forked worker inherits the build's lock descriptors, and so holds its
+    locks for as long as it lives: were it to outlive a build killed with
+    SIGKILL (idle, waiting for work that never comes), every later build on
+    that folder would be refused. Linux kills it with the build
+    (``PR_SET_PDEATHSIG``); elsewhere this does nothing beyond the check below.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL))
+    except (AttributeError, OSError):  # not Linux
+        pass
+    if os.getppid() != parent:  # the build died before the signal was armed
+        os._exit(1)

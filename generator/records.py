@@ -453,6 +453,10 @@ class Dataset:
     # reports it; the driver turns it into a status (``state.decide_status``),
     # which no other stage sets.
     reached: bool = True
+    # Set when the host answered, but not with a Zarr document (an HTML page,
+    # random bytes): the error saying so, which is also among ``errors``. A
+    # host fault: a last good record is kept instead (``history.decide_status``).
+    not_a_document: str | None = None
 
     def __post_init__(self) -> None:
         if type(self.physical_sizes) is not ReadOnlyDict:
@@ -531,6 +535,7 @@ class Dataset:
             d["thumbnail_record"] = self.thumbnail.to_dict() if self.thumbnail else None
             d["documents"] = self.documents.to_dict() if self.documents else None
             d["reached"] = self.reached
+            d["not_a_document"] = self.not_a_document
         return d
 
     @classmethod
@@ -570,6 +575,7 @@ class Dataset:
             last_ok=d.get("last_ok"),
             documents=_documents_from(d),
             reached=bool(d.get("reached", d.get("status") not in ("unreachable", "stale"))),
+            not_a_document=d.get("not_a_document"),
         )
 
 

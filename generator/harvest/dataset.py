@@ -101,6 +101,8 @@ def _unread(entry: Entry, listed: Listed, problem: HarvestProblem, *, array_fact
     record = dataset_from_listing(entry, listed, array_facts=array_facts)
     if problem.unreachable:
         record = replace(record, reached=False)
+    elif problem.not_a_document:
+        record = replace(record, not_a_document=problem.message)
     return record.with_findings(problem.found + Findings.error(problem.message))
 
 

@@ -37,7 +37,8 @@ async def read_image(
     """The image in ``group``: its levels (read or inferred) and what was wrong with them.
 
     Raises HarvestProblem when the multiscales name no level, or the host
-    stops answering; a level document that is broken is a finding instead.
+    stops answering or answers with no Zarr document; a level document that
+    is broken is a finding instead.
     """
     ms = parse_multiscales(group.ome)
     if not ms.paths:
@@ -52,6 +53,12 @@ async def read_image(
     facts, more = await _sum_written(reader, facts, read_missing=need_written)
     found += more
     return facts, ms.findings + found
+
+
+def _is_host_fault(p: HarvestProblem) -> bool:
+    """A level document the host failed to serve (down, or answering with no Zarr
+    document): the whole dataset's harvest stops, so its last good record can stand."""
+    return p.unreachable or p.not_a_document
 
 
 def _first_reads(ms: Multiscale, csv_shape: tuple[int, ...] | None, thumb_size: int) -> list[int]:
@@ -79,7 +86,7 @@ async def _read_levels(
     results = await asyncio.gather(*(reader.array(_join_path(base, ms.paths[i])) for i in wanted), return_exceptions=True)
     for i, r in zip(wanted, results):
         if isinstance(r, BaseException):
-            if isinstance(r, HarvestProblem) and not r.unreachable:
+            if isinstance(r, HarvestProblem) and not _is_host_fault(r):
                 return empty, Findings.error(r.message)
             raise r
         docs[i] = r
@@ -95,7 +102,7 @@ async def _read_levels(
         try:
             docs[t] = await reader.array(_join_path(base, ms.paths[t]))
         except HarvestProblem as p:
-            if p.unreachable:
+            if _is_host_fault(p):
                 raise
             found += Findings.error(p.message)
     levels, more = _levels(reader, base, ms, docs, level0, shapes)
@@ -116,7 +123,7 @@ async def _read_replanned(
         doc = await reader.array(_join_path(base, lv.path))
         read = parse_level(lv.path, doc, reader.zarr_format or 3, lv.scale)[0]
     except HarvestProblem as p:
-        if p.unreachable:
+        if _is_host_fault(p):
             raise
         return levels, Findings.error(p.message)
     return levels[:again] + (read,) + levels[again + 1 :], Findings()

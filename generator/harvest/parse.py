@@ -57,21 +57,29 @@ MAX_XML_BYTES = 16 * 1024 * 1024
 class HarvestProblem(Exception):
     """A dataset problem, worded for the report. ``unreachable`` for host trouble.
 
+    ``not_a_document`` when the host answered a Zarr document's URL with
+    something that is no Zarr document at all (an HTML page, random bytes):
+    also a host fault, but one that reached the host (``history.decide_status``).
     ``found`` holds what was found before the problem stopped the harvest, so
     the record keeps those messages too (in the order they were found).
     """
 
-    def __init__(self, message: str, *, unreachable: bool = False, found: Findings = Findings()):
+    def __init__(
+        self, message: str, *, unreachable: bool = False, not_a_document: bool = False, found: Findings = Findings()
+    ):
         super().__init__(message)
         self.message = message
         self.unreachable = unreachable
+        self.not_a_document = not_a_document
         self.found = found
 
     def after(self, earlier: Findings) -> HarvestProblem:
         """The same problem, with ``earlier`` findings ahead of its own."""
         if not earlier:
             return self
-        return HarvestProblem(self.message, unreachable=self.unreachable, found=earlier + self.found)
+        return HarvestProblem(
+            self.message, unreachable=self.unreachable, not_a_document=self.not_a_document, found=earlier + self.found
+        )
 
 
 def parse_json(body: bytes, name: str) -> Any:

@@ -19,6 +19,17 @@ from generator.harvest.parse import (
 
 NOT_FOUND = frozenset({404, 403, 410})  # S3 answers 403 for a missing key without list rights
 
+# The documents of the Zarr format itself. Any other JSON a dataset serves
+# (RO-Crate) is optional and judged by its own reader.
+ZARR_DOCUMENTS = frozenset({"zarr.json", ".zattrs", ".zgroup", ".zarray"})
+# A web page's content types: a host answering a Zarr document's URL with one
+# of these is showing an error, login or maintenance page, not the dataset.
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Enough of a body to tell a web page from JSON without reading it all.
+SNIFF_BYTES = 1024
+# Keys of which a Zarr v3 document has at least one (zarr_format and node_type are required).
+ZARR_V3_KEYS = ("zarr_format", "node_type", "attributes")
+
 
 # Most datasets have no RO-Crate: with a build state, a "not found" is believed
 # for a week instead of asked again every night (a third of a warm rebuild's
@@ -97,6 +108,8 @@ class Reader:
             if allow_missing:
                 return None
             raise HarvestProblem(f"{rel}: not found (HTTP {resp.status})")
+        if rel.rsplit("/", 1)[-1] in ZARR_DOCUMENTS:
+            return parse_zarr_document(resp.body, resp.headers.get("Content-Type", ""), rel), resp
         return parse_json(resp.body, rel), resp
 
     async def fetch_raw(self, rel: str) -> bytes | None:
@@ -135,7 +148,7 @@ class Reader:
                 continue
             self.zarr_format = fmt
             self.memory.remember(self.url, fmt)
-            doc = parse_json(resp.body, name)
+            doc = parse_zarr_document(resp.body, resp.headers.get("Content-Type", ""), name)
             group = self._group("", fmt, doc, resp)
             if group.consolidated:
                 self.consolidated = group.consolidated
@@ -189,3 +202,58 @@ class Reader:
 def _fetch_message(name: str, e: FetchError) -> str:
     kind = "temporary failure (host trouble, will retry next build)" if e.transient else "failed"
     return f"{name}: {kind}: {e.message}"
+
+
+def parse_zarr_document(body: bytes, content_type: str, name: str) -> dict[str, Any]:
+    """A Zarr document (``zarr.json``, ``.zattrs``, ``.zarray``, ``.zgroup``) as a JSON object.
+
+    Raises a ``not_a_document`` HarvestProblem when the answer is no Zarr
+    document at all: anything that does not parse as a JSON object (an HTML
+    page, random bytes, a JSON array), or a ``zarr.json`` object with none
+    of the Zarr keys. Such an answer is the host's fault (a proxy's error
+    page, a login wall, a wrong file behind the URL), not the dataset's: it
+    must not replace what a good answer taught us. A JSON object that breaks
+    the spec is a Zarr document, judged later as today.
+    """
+    what = get_non_document(body, content_type)
+    if what is not None:
+        raise HarvestProblem(f"{name}: the host answered with {what}, not a Zarr document", not_a_document=True)
+    try:
+        doc = parse_json(body, name)
+    except HarvestProblem as p:
+        raise HarvestProblem(f"{p.message}, not a Zarr document", not_a_document=True) from None
+    if not isinstance(doc, dict):
+        raise HarvestProblem(
+            f"{name}: the host answered with JSON that is {_type_name(doc)}, not a Zarr document", not_a_document=True
+        )
+    if name.rsplit("/", 1)[-1] == "zarr.json" and not any(k in doc for k in ZARR_V3_KEYS):
+        raise HarvestProblem(
+            f"{name}: the host answered with a JSON object that has none of "
+            + ", ".join(repr(k) for k in ZARR_V3_KEYS)
+            + ", not a Zarr document",
+            not_a_document=True,
+        )
+    return doc
+
+
+def get_non_document(body: bytes, content_type: str) -> str | None:
+    """What ``body`` is, when a glance shows it is no JSON object; None when it may be one.
+
+    The body decides, not the header: a JSON object served as ``text/html``
+    by a misconfigured server is still read.
+    """
+    head = body[:SNIFF_BYTES].lstrip(b" \t\r\n")
+    if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, which json.loads accepts
+        head = head[3:].lstrip(b" \t\r\n")
+    if head.startswith(b"{"):
+        return None
+    if not head:
+        return "an empty body"
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in HTML_TYPES or head.startswith(b"<"):
+        return "an HTML page" if media_type in HTML_TYPES or b"html" in head.lower() else "an XML document"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data (not UTF-8 text)"
+    return None  # other text: the JSON parser says what is wrong with it

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import generator
+from generator.lock import die_with_parent
 from generator.records import Catalog
 from generator.site.contexts import AboutPage
 from generator.site.exports import (
@@ -156,7 +157,10 @@ def write_dataset_pages(
     gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # die_with_parent: a worker must not outlive a killed build (it would hold its locks).
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             results = pool.map(_write_pages_forked, spans)
             if alongside is not None:
                 alongside()
