@@ -95,10 +95,10 @@ def write_hostile(root: Path, hanging: int) -> dict[str, list[str]]:
     """Every hostile dataset under ``root``; returns CSV rows per hostile CSV name."""
     rows: dict[str, list[str]] = {"hostile": []}
 
-    def img(name: str, **kw) -> Path:  # noqa: ANN003
-        p = root / name
+    def img(rel: str, **kw) -> Path:  # noqa: ANN003
+        p = root / rel
         write_image(p, gradient((2, 128, 128), "uint16"), channels=CHANNELS, **kw)
-        rows["hostile"].append(name)
+        rows["hostile"].append(rel)
         return p
 
     # 1. a lone surrogate in a name (valid JSON)

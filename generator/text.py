@@ -37,6 +37,10 @@ class DocumentError(ValueError):
     """A document that is not usable JSON; the message names the document."""
 
 
+class DocumentTooDeep(DocumentError):
+    """Valid JSON nested past the depth cap: a hostile document, not a garbled answer."""
+
+
 def clean_text(text: str, *, multiline: bool = True) -> str:
     """``text`` as valid text: surrogates become U+FFFD, control characters go.
 
@@ -91,7 +95,7 @@ def clean_tree(value: Any, name: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any
     try:
         return _clean(value, 0, max_depth)
     except _TooDeep:
-        raise DocumentError(f"{name}: JSON nested deeper than {max_depth} levels") from None
+        raise DocumentTooDeep(f"{name}: JSON nested deeper than {max_depth} levels") from None
 
 
 def parse_json_document(body: bytes | str, name: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -103,7 +107,7 @@ def parse_json_document(body: bytes | str, name: str, *, max_depth: int = MAX_JS
     except UnicodeDecodeError:
         raise DocumentError(f"{name}: invalid JSON (not UTF-8 text)") from None
     except RecursionError:
-        raise DocumentError(f"{name}: JSON nested deeper than {max_depth} levels") from None
+        raise DocumentTooDeep(f"{name}: JSON nested deeper than {max_depth} levels") from None
     except ValueError as e:  # e.g. an integer literal longer than Python's 4,300-digit limit
         raise DocumentError(f"{name}: invalid JSON ({e})") from None
     return clean_tree(value, name, max_depth=max_depth)

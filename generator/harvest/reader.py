@@ -16,6 +16,7 @@ from generator.harvest.parse import (
     _type_name,
     parse_json,
 )
+from generator.text import DocumentError, DocumentTooDeep, parse_json_document
 
 NOT_FOUND = frozenset({404, 403, 410})  # S3 answers 403 for a missing key without list rights
 
@@ -219,9 +220,11 @@ def parse_zarr_document(body: bytes, content_type: str, name: str) -> dict[str, 
     if what is not None:
         raise HarvestProblem(f"{name}: the host answered with {what}, not a Zarr document", not_a_document=True)
     try:
-        doc = parse_json(body, name)
-    except HarvestProblem as p:
-        raise HarvestProblem(f"{p.message}, not a Zarr document", not_a_document=True) from None
+        doc = parse_json_document(body, name)
+    except DocumentTooDeep as e:
+        raise HarvestProblem(str(e)) from None  # well-formed, and served on purpose: the dataset's fault
+    except DocumentError as e:
+        raise HarvestProblem(f"{e}, not a Zarr document", not_a_document=True) from None
     if not isinstance(doc, dict):
         raise HarvestProblem(
             f"{name}: the host answered with JSON that is {_type_name(doc)}, not a Zarr document", not_a_document=True
