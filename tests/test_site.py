@@ -21,7 +21,8 @@ import pytest
 
 from generator.dev.server import BackgroundServer, RequestLog, make_app
 from generator.records import Dataset
-from generator.site.exports import CSV_COLUMNS, get_search_index
+from generator.site.exports import CSV_COLUMNS
+from generator.site.search_index import get_search_index
 from generator.site.format import format_time, json_for_script, safe_url
 from generator.site.pages import write_site
 from generator.site.views import get_byte_total
