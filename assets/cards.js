@@ -22,9 +22,8 @@ export function makeCard(template, card, terms) {
     placeholder.setAttribute("aria-label", `No thumbnail for ${name}`);
   }
   const [title, dims, where, badges, actions] = body.children;
-  const link = title.firstElementChild;
-  link.setAttribute("href", `datasets/${encodeURIComponent(card.id)}/`);
-  link.replaceChildren(highlight(name, terms));
+  title.firstElementChild.setAttribute("href", `datasets/${encodeURIComponent(card.id)}/`);
+  title.firstElementChild.replaceChildren(highlight(name, terms));
   fill(dims, card.axes, (dim, [axis, size]) => {
     dim.firstChild.textContent = axis;
     dim.lastChild.data = ` ${size}`;

@@ -15,7 +15,11 @@ const pager = $("#pager");
 const facetsBox = $("#facets");
 const sortSelect = $("#sort");
 const dirButton = $("#dir");
-const CARD = $("#card-template").content.firstElementChild;
+// Imported once: clones of a node of the template's own (inert) document would
+// each be adopted into this one when inserted, which costs more than the clone.
+const CARD = document.importNode($("#card-template").content.firstElementChild, true);
+const viewButtons = [...document.querySelectorAll("[data-view]")];
+const sourcePanels = [...document.querySelectorAll(".source-panel")];
 const PAGE_SIZE = Number(results.dataset.pageSize || 60);
 // The facets' query-string names, known before index.json arrives.
 const FACET_KEYS = facetsBox.dataset.keys.split(" ");
@@ -66,6 +70,7 @@ let facetsView = null;
 let state = readState();
 let prerendered = results.dataset.prerendered !== undefined;
 let pagerShown = "";
+const afterPaint = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
 
 const columnSort = (key) => (model ? model.columnSort(key) : null);
 
@@ -84,8 +89,8 @@ function applyStateToControls() {
   dirButton.disabled = !columnSort(state.sort);
   results.classList.toggle("list", state.view === "list");
   results.classList.toggle("grid", state.view !== "list");
-  for (const b of document.querySelectorAll("[data-view]")) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
-  for (const panel of document.querySelectorAll(".source-panel")) {
+  for (const b of viewButtons) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
+  for (const panel of sourcePanels) {
     panel.classList.toggle("active", (state.filters.source || []).includes(panel.dataset.source));
   }
 }
@@ -107,6 +112,25 @@ function getRows(found) {
   return found ? found.rows : (model.identity ||= Int32Array.from({ length: model.n }, (_, i) => i));
 }
 
+// Cards drawn before the first frame: more than a large screen shows at once.
+// The rest of the page follows one frame later, so a keystroke repaints what
+// the visitor sees without waiting for the cards below the fold.
+const FIRST_FRAME_CARDS = 18;
+let drawn = 0; // which drawCards call the deferred cards belong to
+
+function drawCards(rows, terms) {
+  const draw = ++drawn;
+  const cards = (from, to) => {
+    const frag = document.createDocumentFragment();
+    for (let i = from; i < to; i++) frag.append(makeCard(CARD, model.card(rows[i]), terms));
+    return frag;
+  };
+  results.replaceChildren(cards(0, Math.min(rows.length, FIRST_FRAME_CARDS)));
+  if (rows.length > FIRST_FRAME_CARDS) {
+    afterPaint(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); });
+  }
+}
+
 function render() {
   applyStateToControls();
   if (!model) return;
@@ -123,10 +147,7 @@ function render() {
     // The pre-rendered first page is current: keep its nodes (and loaded images).
   } else {
     prerendered = false;
-    const terms = found ? found.terms.concat(found.all) : [];
-    const frag = document.createDocumentFragment();
-    for (const r of slice) frag.append(makeCard(CARD, model.card(r), terms));
-    results.replaceChildren(frag);
+    drawCards(slice, found ? found.terms.concat(found.all) : []);
   }
   const filtered = matching.length !== model.n;
   let text = matching.length
@@ -139,11 +160,21 @@ function render() {
   pagerShown = renderPager(pager, state.page, pages, (page) => writeQuery({ ...state, page }), pagerShown);
 }
 
+// Rewriting the address costs the browser a few milliseconds: while typing, it
+// waits until the new results are painted, then records the latest state.
+let addressPending = false;
+
 function navigate(change, { replace = false } = {}) {
   state = { ...state, ...change };
-  const url = writeQuery(state);
-  if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
+  if (!replace) {
+    history.pushState(null, "", writeQuery(state));
+  } else if (!addressPending) {
+    addressPending = true;
+    afterPaint(() => {
+      addressPending = false;
+      history.replaceState(null, "", writeQuery(state));
+    });
+  }
   render();
 }
 
@@ -166,7 +197,7 @@ input.addEventListener("blur", () => { typing = false; });
 $("#search-form").addEventListener("submit", (event) => { event.preventDefault(); typing = false; });
 sortSelect.addEventListener("change", () => navigate({ sort: sortSelect.value, dir: "", page: 1 }));
 dirButton.addEventListener("click", () => navigate({ dir: currentDir() === "asc" ? "desc" : "asc", page: 1 }));
-for (const b of document.querySelectorAll("[data-view]")) {
+for (const b of viewButtons) {
   b.addEventListener("click", () => navigate({ view: b.dataset.view }));
 }
 pager.addEventListener("click", (event) => {
@@ -177,7 +208,7 @@ pager.addEventListener("click", (event) => {
   results.scrollIntoView({ block: "start" });
   statusLine.focus?.();
 });
-for (const panel of document.querySelectorAll(".source-panel")) {
+for (const panel of sourcePanels) {
   panel.addEventListener("click", (event) => {
     event.preventDefault();
     const name = panel.dataset.source;

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from generator.dev.server import BackgroundServer, make_app
 from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term  # noqa: E402
-from generator.site.pages import write_site
+from generator.site.pages import SiteWriter, write_site
 from tests.site_fixtures import write_thumbnail  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "challenge-samples"
@@ -238,15 +238,9 @@ def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
 
 
 def thumbnails_bench(work: Path, browser, inline: bool) -> dict[str, float]:
-    import generator.site.views as site
-
     out = work / ("thumbs-inline" if inline else "thumbs-plain")
-    saved = site.INLINE_THUMBNAILS
-    site.INLINE_THUMBNAILS = site.INLINE_THUMBNAILS if inline else 0
-    try:
-        write_site(Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(thumbnail_datasets(out))), out)
-    finally:
-        site.INLINE_THUMBNAILS = saved
+    catalog = Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(thumbnail_datasets(out)))
+    SiteWriter(catalog, out, **({} if inline else {"inline_thumbnails": 0})).write()
     return {**time_ten_thumbnails(out, browser), "index_html_kib": round((out / "index.html").stat().st_size / 1024, 1)}
 
 

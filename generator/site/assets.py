@@ -21,7 +21,7 @@ from generator.site.format import PAGE_SIZE
 INLINE_THUMBNAILS = 12  # first-screen thumbnails inlined as data: URIs (one round trip to first paint)
 INLINE_MAX_BYTES = 24 * 1024
 LOGO_TYPES = ("svg", "png", "webp")
-_MIME = {"webp": "image/webp", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+_MIME = MappingProxyType({"webp": "image/webp", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"})
 
 
 def _frozen(d: Mapping[str, str] | None = None) -> Mapping[str, str]:

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, Sequence
 from urllib.parse import quote, urlsplit
 
@@ -133,7 +134,7 @@ def get_axis_sizes(d: Dataset) -> list[tuple[str, int]]:
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-")
 
 
-_QUOTE_ASCII = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
+_QUOTE_ASCII = MappingProxyType({c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED})
 
 
 def quote_component(text: str) -> str:

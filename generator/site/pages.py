@@ -88,12 +88,13 @@ class SiteWriter:
 
     def __init__(self, catalog: Catalog, out: Path, *, site_url: str = "", workers: int | None = None,
                  inline_thumbnails: int = INLINE_THUMBNAILS, templates: Path | None = None,
-                 assets: Path | None = None) -> None:
+                 assets: Path | None = None, parallel_min: int = PARALLEL_MIN) -> None:
         self.catalog = catalog
         self.out = Path(out)
         self.site_url = site_url + "/" if site_url and not site_url.endswith("/") else site_url
         self.workers = workers or min(os.cpu_count() or 1, 8)
         self.inline_thumbnails = inline_thumbnails
+        self.parallel_min = parallel_min
         self.assets_dir = assets or get_resource_dir("assets")
         self.env = make_environment(templates)
         self.detail = self.env.get_template("dataset.html")
@@ -167,7 +168,7 @@ class SiteWriter:
         Workers are forked processes, so call this outside any event loop.
         """
         n = len(self.catalog.datasets)
-        if n < PARALLEL_MIN or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if n < self.parallel_min or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             self.write_pages(0, n)
             if alongside is not None:
                 alongside()

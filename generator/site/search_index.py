@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Sequence
 
 from generator.records import KINDS, STATUSES, Dataset
@@ -61,7 +62,7 @@ NOT_STATED = "not stated"
 
 # The facets, in the order the filter panel shows them: query-string key -> heading.
 # index.html names the keys too, so a shared link's filters are known before index.json.
-FACET_LABELS = {
+FACET_LABELS = MappingProxyType({
     "source": "Source",
     "collection": "Collection",
     "organism": "Organism",
@@ -73,7 +74,7 @@ FACET_LABELS = {
     "license": "License",
     "kind": "Kind",
     "status": "Status",
-}
+})
 
 
 @dataclass(frozen=True)
