@@ -23,27 +23,10 @@ export function append(node, children) {
   return node;
 }
 
-/** The URL if it is absolute http(s), else null: the only URLs that become hrefs. */
-export function safeHref(value) {
-  if (typeof value !== "string" || !/^https?:\/\//i.test(value.trim())) return null;
-  try {
-    const u = new URL(value.trim());
-    return u.protocol === "http:" || u.protocol === "https:" ? value.trim() : null;
-  } catch {
-    return null;
-  }
-}
-
+/** The validator's link for a dataset URL, quoted as Python's quote(url, safe="") does (RFC 3986). */
 export function validatorUrl(url) {
-  return "https://ome.github.io/ome-ngff-validator/?source=" + encodeURIComponent(url);
-}
-
-export function formatBytes(n) {
-  if (n === null || n === undefined || n < 0) return "–";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+  const quoted = encodeURIComponent(url).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+  return "https://ome.github.io/ome-ngff-validator/?source=" + quoted;
 }
 
 const numberFormat = new Intl.NumberFormat("en-US");

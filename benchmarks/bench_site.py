@@ -13,7 +13,10 @@
 3. A 60-dataset catalog with real WebP thumbnails, served with 50 ms added to
    every request: time from navigation to 10 visible, decoded thumbnails, and
    the requests made.
-4. The real challenge catalog (../shared/corpus/challenge-samples, offline,
+4. Search repaint, 60 datasets: time from a keystroke's input event to the
+   first new result card painted (Element Timing on each inserted card's
+   title), median over typed queries.
+5. The real challenge catalog (../shared/corpus/challenge-samples, offline,
    via --map-url): build time and the same browser figures.
 """
 
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -39,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from generator.dev.server import BackgroundServer, make_app
 from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term  # noqa: E402
-from generator.site.pages import write_site
+from generator.site.pages import SiteWriter, write_site
 from tests.site_fixtures import write_thumbnail  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "challenge-samples"
@@ -234,15 +238,9 @@ def browse(base: str, browser, *, queries: list[str]) -> dict[str, float]:
 
 
 def thumbnails_bench(work: Path, browser, inline: bool) -> dict[str, float]:
-    import generator.site.views as site
-
     out = work / ("thumbs-inline" if inline else "thumbs-plain")
-    saved = site.INLINE_THUMBNAILS
-    site.INLINE_THUMBNAILS = site.INLINE_THUMBNAILS if inline else 0
-    try:
-        write_site(Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(thumbnail_datasets(out))), out)
-    finally:
-        site.INLINE_THUMBNAILS = saved
+    catalog = Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(thumbnail_datasets(out)))
+    SiteWriter(catalog, out, **({} if inline else {"inline_thumbnails": 0})).write()
     return {**time_ten_thumbnails(out, browser), "index_html_kib": round((out / "index.html").stat().st_size / 1024, 1)}
 
 
@@ -332,6 +330,104 @@ def floor_bench(work: Path, browser) -> dict[str, float]:
     return time_ten_thumbnails(out, browser)
 
 
+# Marks every card inserted into the results with an Element Timing identifier
+# (on its title, a block of text), so the paint of new cards can be timed
+# whatever markup the page builds them with.
+REPAINT_WATCH = """
+(() => {
+  window.__painted = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.identifier === 'repaint') window.__painted.push(e.renderTime);
+  }).observe({ type: 'element', buffered: true });
+  document.addEventListener('DOMContentLoaded', () => {
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.addedNodes) {
+        if (n.nodeType === 1 && n.matches('.card')) n.querySelector('.card-title')?.setAttribute('elementtiming', 'repaint');
+      }
+    }).observe(document.querySelector('#results'), { childList: true });
+  });
+})();
+"""
+
+REPAINT_WORDS = ("mitotic chromosome yeast foci zebrafish embryo lightsheet mouse brain cortex kidney "
+                 "organoid tissue nuclei membrane actin").split()
+REPAINT_QUERIES = ["brain", "zebrafish embryo", "mitotic", "kidney organoid", "nuclei actin"]
+
+
+def repaint_datasets(out: Path) -> list[Dataset]:
+    """60 datasets with real thumbnails and names of varied words, for the search repaint."""
+    rng = random.Random(7)
+    return [
+        replace(d, name=" ".join(rng.sample(REPAINT_WORDS, 3)).capitalize() + f" {i:03d}",
+                description=" ".join(rng.sample(REPAINT_WORDS, 5)))
+        for i, d in enumerate(thumbnail_datasets(out))
+    ]
+
+
+def time_repaint(base: str, browser, queries: list[str] = REPAINT_QUERIES) -> list[float]:
+    """Per keystroke: input event -> first new card painted (ms); keystrokes that paint no card are left out."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.add_init_script(REPAINT_WATCH)
+    page.goto(base + "index.html")
+    page.wait_for_selector("html[data-search-ready=true]")
+    page.wait_for_timeout(300)  # the first screen's thumbnails settle
+    times = page.evaluate(
+        """async (queries) => {
+        const input = document.querySelector('input[type=search]');
+        const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+        const painted = async (t0) => {
+          for (let i = 0; i < 50; i++) {
+            const after = window.__painted.filter(t => t >= t0);
+            if (after.length) return Math.min(...after) - t0;
+            await new Promise(r => setTimeout(r, 10));
+          }
+          return null;
+        };
+        const out = [];
+        for (const q of queries) {
+          input.value = '';
+          input.dispatchEvent(new Event('input', {bubbles: true}));
+          await frame(); await frame();
+          for (let i = 1; i <= q.length; i++) {
+            await frame();
+            const t0 = performance.now();
+            input.value = q.slice(0, i);
+            input.dispatchEvent(new Event('input', {bubbles: true}));
+            const ms = await painted(t0);
+            if (ms !== null) out.push(ms);
+          }
+        }
+        return out;
+      }""",
+        queries,
+    )
+    ctx.close()
+    return times
+
+
+def repaint_bench(work: Path, browser, *, sites: dict[str, Path] | None = None, rounds: int = 3) -> dict[str, object]:
+    """Search repaint on 60 datasets; ``sites`` (label -> built site) are measured
+    alongside ours, in alternating rounds, so machine load hits them alike."""
+    out = work / "repaint"
+    write_site(Catalog(generated_at="2025-01-01T00:00:00Z", datasets=tuple(repaint_datasets(out))), out)
+    sites = {"ngff-catalog": out, **(sites or {})}
+    servers = {k: BackgroundServer(make_app(v, prefix="/site/")).start() for k, v in sites.items()}
+    runs: dict[str, list[float]] = {k: [] for k in sites}
+    try:
+        for _ in range(rounds):
+            for k, server in servers.items():
+                runs[k] += time_repaint(server.url + "/site/", browser)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {
+        k: {"input_to_first_new_card_painted_ms_median": round(statistics.median(v), 1),
+            "p90_ms": round(sorted(v)[int(0.9 * len(v))], 1), "keystrokes": len(v)}
+        for k, v in runs.items()
+    }
+
+
 def serve_and_browse(out: Path, browser, queries: list[str]) -> dict[str, float]:
     server = BackgroundServer(make_app(out, prefix="/site/")).start()
     try:
@@ -345,10 +441,23 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--thumbnails-only", action="store_true", help="only the ten-thumbnails timing (step 3)")
+    ap.add_argument("--repaint-only", action="store_true", help="only the search repaint timing (step 4)")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=DIR",
+                    help="with --repaint-only: a built site to time alongside (any site with the same hooks)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-site-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {}
+    if args.repaint_only:
+        from playwright.sync_api import sync_playwright
+
+        others = {k: Path(v) for k, v in (c.split("=", 1) for c in args.compare)}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+            results["search_repaint_60"] = repaint_bench(work, browser, sites=others)
+            browser.close()
+        print(json.dumps(results, indent=1))
+        return
     if args.thumbnails_only:
         from playwright.sync_api import sync_playwright
 
@@ -394,6 +503,7 @@ def main() -> None:
         results["thumbnails_floor_bare_page"] = floor_bench(work, browser)
         results["thumbnails_60_latency50_inline"] = thumbnails_bench(work, browser, inline=True)
         results["thumbnails_60_latency50_no_inline"] = thumbnails_bench(work, browser, inline=False)
+        results["search_repaint_60"] = repaint_bench(work, browser)
         browser.close()
     print(json.dumps(results, indent=1))
 

@@ -20,11 +20,16 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from generator.dev.server import BackgroundServer, RequestLog, make_app
-from generator.records import Dataset
-from generator.site.exports import CSV_COLUMNS, get_search_index
-from generator.site.format import format_time, json_for_script, safe_url
-from generator.site.pages import write_site
-from generator.site.views import get_byte_total
+from generator.records import Dataset, Level
+from generator.site.assets import SiteAssets, get_inline_css, read_site_assets
+from generator.site.cards import get_badges
+from generator.site.dataset_view import get_dataset_page
+from generator.site.exports import CSV_COLUMNS
+from generator.site.format import display_name, format_time, json_for_script, safe_url
+from generator.site.pages import SiteWriter, get_chrome, make_environment, write_site
+from generator.site.report import get_report_page
+from generator.site.search_index import FACET_LABELS, SORTS, get_search_index
+from generator.site.views import get_about_page, get_byte_total, get_index_page
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
 HERE = Path(__file__).parent
@@ -219,6 +224,143 @@ def test_templates_carry_csp_and_no_inline_code(built):
         assert not re.search(r"\son[a-z]+\s*=", html), p
         for script in re.findall(r"<script([^>]*)>", html):
             assert "src=" in script or 'type="application/ld+json"' in script, script
+
+
+# ------------------------------------------------------------------ page contexts (no browser, no files)
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees: the text outside tags, scripts, styles and templates, whitespace collapsed."""
+    html = re.sub(r"<(script|style|template)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def bare_assets(**kw) -> SiteAssets:
+    css, css_hash = get_inline_css(".card { color: red }")
+    return SiteAssets(css, css_hash, **kw)
+
+
+def test_index_page_context_renders_summary_sources_cards_and_card_template(tmp_path):
+    catalog = make_catalog(tmp_path)
+    first = catalog.datasets[0]
+    assets = bare_assets(logos={"JAX": "assets/logos/jax.svg"}, inline={first.thumbnail.card: "data:image/webp;base64,AAAA"}, eager=1)
+    html = make_environment().get_template("index.html").render(page=get_index_page(catalog, assets))
+    text = visible_text(html)
+    assert "10 datasets · 8 images · 2 plates" in text
+    assert "3 failing" in text and "IDR 4 datasets" in text and "JAX 3 datasets" in text
+    assert '<img class="source-logo" src="assets/logos/jax.svg"' in html  # the logo the assets record found
+    for d in catalog.datasets:
+        assert display_name(d) in text
+    # The first card's thumbnail is the inlined one, fetched first; the others load lazily from files.
+    cards = re.findall(r"<article class=\"card\".*?</article>", html.split("<template")[0], re.S)
+    assert len(cards) == len(catalog.datasets)
+    assert 'src="data:image/webp;base64,AAAA"' in cards[0] and 'fetchpriority="high"' in cards[0]
+    assert f'src="{catalog.datasets[1].thumbnail.card}"' in cards[1] and 'loading="lazy"' in cards[1]
+    assert 'data-url="https://data.jax.example.org/brains/ds009.ome.zarr"' in cards[9] and "No thumbnail for Brain without thumbnail" in cards[9]
+    # The card <template> the JS clones: every optional part present, every value empty.
+    template = re.search(r'<template id="card-template">(.*?)</template>', html, re.S).group(1)
+    assert template.count("<article") == 1 and 'data-url=""' in template
+    for part in ("<img ", "thumb-placeholder", 'class="sep"', 'class="col"', 'class="badge badge-"', "ext-validate", "ext-origin"):
+        assert part in template, part
+    # Sorts and filter keys come from the definitions index.json carries.
+    assert re.findall(r'<option value="([^"]*)">', html) == [s.key for s in SORTS]
+    assert f'data-keys="{" ".join(FACET_LABELS)}"' in html
+    assert "sha256-" + assets.css_hash in html and "<style>.card { color: red }</style>" in html
+
+
+def test_dataset_page_context_renders_facts_levels_and_the_recorded_thumbnail_size(tmp_path):
+    catalog = make_catalog(tmp_path)
+    d = catalog.datasets[0]
+    sized = replace(d, thumbnail=replace(d.thumbnail, detail_width=1024, detail_height=768))
+    env = make_environment()
+    chrome = get_chrome(env, root="../../", title=catalog.title, generated_at=catalog.generated_at)
+    html = env.get_template("dataset.html").render(page=get_dataset_page(sized, catalog), chrome=chrome)
+    text = visible_text(html)
+    assert f"{d.name} · {catalog.title}" in html and "Saccharomyces cerevisiae" in text
+    assert "Shape 2 × 10 × 512 × 640 (c × z × y × x)" in text and "Image path A/1/0" in text
+    assert "v0.4" in text and "plate" in text and "idr.csv:2" in text
+    assert f'src="../../{d.thumbnail.detail}" width="1024" height="768"' in html
+    # A record from before the detail sizes were kept: the card's size, same aspect ratio.
+    html = env.get_template("dataset.html").render(page=get_dataset_page(d, catalog), chrome=chrome)
+    assert f'src="../../{d.thumbnail.detail}" width="256" height="256"' in html
+    # A level the CSV listed is not a guess; one inferred from the scales is.
+    listed = replace(d, resolutions=(Level("0", (5, 6), inferred=True, listed=True), Level("1", (3, 3), inferred=True)))
+    rows = get_dataset_page(listed, catalog).levels
+    assert [r.shape for r in rows] == ["5 × 6", "3 × 3 (inferred)"]
+    no_thumb = catalog.datasets[9]
+    html = env.get_template("dataset.html").render(page=get_dataset_page(no_thumb, catalog), chrome=chrome)
+    assert 'aria-label="No thumbnail for Brain without thumbnail"' in html and "<img" not in html.split("detail-thumb")[1][:200]
+
+
+def test_report_page_context_renders_failures_by_source(tmp_path):
+    catalog = make_catalog(tmp_path)
+    text = visible_text(make_environment().get_template("report.html").render(page=get_report_page(catalog)))
+    assert "3 failing datasets and 1 CSV files with row errors" in text
+    assert "jax.csv:7 not an http(s) URL: ftp://x" in text
+    assert "Unreachable brain unreachable" in text and "HTTP 404: zarr.json not found" in text and "Listed at jax.csv:10" in text
+    assert "Zebrafish embryo lightsheet invalid" in text and "Arabidopsis root tip stale" in text
+
+
+def test_about_page_context_renders_totals_and_files_read(tmp_path):
+    catalog = make_catalog(tmp_path)
+    text = visible_text(make_environment().get_template("about.html").render(page=get_about_page(catalog)))
+    assert "It currently lists 10 datasets (8 images, 2 plates) from 3 sources" in text
+    for f in catalog.csv_files:
+        assert f in text
+
+
+def test_site_assets_are_read_once_into_a_record(tmp_path):
+    out = tmp_path / "site"
+    catalog = make_catalog(out)
+    assets_dir = tmp_path / "assets"
+    (assets_dir / "logos").mkdir(parents=True)
+    (assets_dir / "site.css").write_text(".a {}\r\n.b {}", encoding="utf-8")
+    (assets_dir / "logos" / "bioimage-archive.png").write_bytes(b"png")
+    big = catalog.datasets[1].thumbnail.card
+    (out / big).write_bytes(b"x" * (25 * 1024))  # past the inlining limit: stays a file
+    assets = read_site_assets(catalog, out, assets_dir, inline_thumbnails=3)
+    assert assets.css == ".a {}\n.b {}"  # as the browser hashes it
+    assert assets.css_hash == base64.b64encode(hashlib.sha256(b".a {}\n.b {}").digest()).decode()
+    assert dict(assets.logos) == {"BioImage Archive": "assets/logos/bioimage-archive.png"}
+    first, third = catalog.datasets[0].thumbnail.card, catalog.datasets[2].thumbnail.card
+    assert set(assets.inline) == {first, third} and assets.eager == 3
+    assert assets.inline[first] == "data:image/webp;base64," + base64.b64encode((out / first).read_bytes()).decode()
+    with pytest.raises(TypeError):
+        assets.logos["x"] = "y"  # read-only
+
+
+def test_search_index_carries_badges_facets_and_sorts(built):
+    out, catalog = built
+    ix = json.loads((out / "index.json").read_text())
+    c, t = ix["c"], ix["t"]
+    for row, d in enumerate(catalog.datasets):
+        assert [tuple(b) for b in t["badges"][c["bd"][row]]] == list(get_badges(d))
+    assert [f["key"] for f in ix["facets"]] == list(FACET_LABELS)
+    facets = {f["key"]: f for f in ix["facets"]}
+    status = facets["status"]
+    assert [status["keys"][c[status["col"]][row]] for row in range(ix["n"])] == [d.status for d in catalog.datasets]
+    organism = facets["organism"]
+    unstated = [d for d in catalog.datasets if d.organism is None]
+    assert organism["keys"][-1] == "not stated" and sum(1 for v in c[organism["col"]] if v < 0) == len(unstated)
+    sharded = facets["sharded"]
+    assert [sharded["keys"][v] for v in c["sh"]] == ["yes" if d.level0 and d.level0.shards else "no" for d in catalog.datasets]
+    assert ix["sorts"] == [s.to_dict() for s in SORTS] and ix["nolink"] == []
+    assert get_search_index([Dataset(url="not a url", name="x")])["nolink"] == [0]
+
+
+def test_display_name_is_the_sources_name_for_an_unnamed_listing():
+    assert display_name(Dataset(url="https://h.org/a/My%20cells.ome.zarr/")) == "My cells.ome.zarr"
+    assert display_name(Dataset(url="https://h.org/a/b.zarr", name="  Named  ")) == "Named"
+
+
+def test_forked_page_writers_write_what_one_process_writes(tmp_path):
+    catalog = make_catalog(tmp_path / "one")
+    SiteWriter(catalog, tmp_path / "one", workers=1).write()
+    make_catalog(tmp_path / "forked")
+    SiteWriter(catalog, tmp_path / "forked", workers=2, parallel_min=1).write()
+    for d in catalog.datasets:
+        page = f"datasets/{d.id}/index.html"
+        assert (tmp_path / "forked" / page).read_bytes() == (tmp_path / "one" / page).read_bytes()
 
 
 # ------------------------------------------------------------------ browser
@@ -586,3 +728,43 @@ def test_index_holds_still_while_it_loads_and_is_screenshotted(browser, built, s
             page.screenshot(path=shots / "site-dataset-plate.png", full_page=True)
     finally:
         ctx.close()
+
+
+# The cards in #results: markup, and for each image whether it was inlined and eager.
+CARDS_MARKUP = """() => [...document.querySelectorAll('#results .card')].map((card) => {
+  const copy = card.cloneNode(true);
+  const img = copy.querySelector('img');
+  const hints = img ? ['src', 'loading', 'decoding', 'fetchpriority'].map((a) => [a, img.getAttribute(a)]) : null;
+  if (img) for (const a of ['loading', 'decoding', 'fetchpriority']) img.removeAttribute(a);
+  return [copy.outerHTML, hints];
+})"""
+
+
+@pytest.mark.browser
+def test_prerendered_and_script_rendered_cards_are_the_same_markup(page, built, servers):
+    """One card: the first page as index.html carries it, and the same rows as
+    the script clones them from the card <template> (selecting every source
+    keeps the catalog order), are the same markup; only an inlined image's
+    src (a data: URI of the same file) and its loading hints differ."""
+    out, catalog = built
+    open_index(page, servers["good"])
+    before = page.evaluate(CARDS_MARKUP)
+    sources = "&".join(f"source={quote(s)}" for s in dict.fromkeys(d.source for d in catalog.datasets))
+    open_index(page, servers["good"], "?" + sources)
+    page.wait_for_function(f"document.querySelectorAll('#results .card').length === {len(catalog.datasets)}")
+    after = page.evaluate(CARDS_MARKUP)
+    assert len(before) == len(after) == len(catalog.datasets)
+    inlined = 0
+    for (html_a, hints_a), (html_b, hints_b) in zip(before, after):
+        if hints_a is None:
+            assert hints_b is None and html_a == html_b
+            continue
+        src_a, src_b = dict(hints_a)["src"], dict(hints_b)["src"]
+        if src_a.startswith("data:image/webp;base64,"):
+            inlined += 1
+            assert base64.b64decode(src_a.split(",", 1)[1]) == (out / src_b).read_bytes()
+            assert dict(hints_a)["fetchpriority"] == "high"
+            html_a = html_a.replace(src_a, src_b)
+        assert dict(hints_b)["loading"] == "lazy" and dict(hints_b)["decoding"] == "async"
+        assert html_a == html_b
+    assert inlined > 0

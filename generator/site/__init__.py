@@ -1,1 +1,18 @@
-"""Site: the static catalog written from a gathered Catalog."""
+"""Site: the static catalog written from a gathered Catalog.
+
+``write_site`` (pages.py) reads the assets once (assets.py), builds each
+page's typed context with pure functions (views.py, dataset_view.py,
+report.py, cards.py) and renders the templates; exports.py and
+search_index.py write the machine-readable files.
+
+Output (all links relative, so the site works under any sub-path)::
+
+    index.html            first page of cards pre-rendered, JS takes over
+    index.json            compact column-wise search index for assets/catalog.js
+    datasets/<id>/index.html
+    report.html, report.json
+    about.html
+    catalog.json, catalog.csv
+    sitemap.xml (a sitemap index past 50,000 pages)
+    assets/               copied from the package
+"""

@@ -1,4 +1,8 @@
-"""Typed page contexts: the documented data each template receives."""
+"""Typed page contexts: the documented data each template receives.
+
+Every value is a display string, a number or a URL that passed ``safe_url``;
+templates print them autoescaped and decide nothing but presence.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +18,29 @@ class Link:
 
 
 @dataclass(frozen=True)
+class CardThumb:
+    src: str  # site-relative path, or a data: URI when inlined
+    width: int
+    height: int
+    eager: bool  # on the first screen: fetched at high priority, decoded with the page
+
+
+@dataclass(frozen=True)
 class CardView:
-    """What one result card shows; the JS builds the same markup from index.json."""
+    """What one result card shows (built in cards.py). An optional part is
+    None when absent; the prototype the JS clones has every part ("")."""
 
     id: str
     url: str
     name: str
-    axes: tuple[tuple[str, int], ...]
+    axes: tuple[tuple[str, str], ...]  # (axis name, size)
     source: str
-    collection: str
+    collection: str | None
     badges: tuple[tuple[str, str], ...]  # (css class suffix, text)
-    thumb_src: str | None
-    thumb_width: int
-    thumb_height: int
+    thumb: CardThumb | None
+    placeholder: str | None  # the placeholder's label, when there is no thumbnail
     validator: str | None
     origin: str | None
-    eager: bool
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,9 @@ class IndexPage:
     summary: Summary
     sources: tuple[SourcePanel, ...]
     cards: tuple[CardView, ...]
+    card_prototype: CardView  # rendered into the <template> the JS clones
+    sorts: tuple[tuple[str, str], ...]  # (key, label) of the sort menu
+    facet_keys: tuple[str, ...]  # query-string names of the filters
     total: int
     page_size: int
     jsonld: str

@@ -1,4 +1,4 @@
-"""The machine-readable outputs: catalog.json, catalog.csv, index.json, sitemaps."""
+"""The machine-readable outputs: catalog.json, catalog.csv, sitemaps (index.json: search_index.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from generator.records import KINDS, STATUSES, Catalog, Dataset
-from generator.site.format import (
-    PAGE_SIZE,
-    _product,
-    axis_names,
-    display_name,
-    is_failure,
-    safe_url,
-    term_label,
-)
+from generator.records import Catalog, Dataset
+from generator.site.format import is_failure
 
 SITEMAP_MAX = 50_000  # URLs per sitemap file, per sitemaps.org
 
@@ -112,88 +104,6 @@ def get_csv_row(d: Dataset) -> dict[str, str]:
         "images": str(d.plate.wells * max(1, d.plate.fields)) if d.plate else "",
     }
     return {k: safe_csv_cell(v) for k, v in row.items()}
-
-
-class _Table:
-    """Interns repeated strings so index.json stores small integers instead."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self._ids: dict[Any, int] = {}
-
-    def __call__(self, value: Any) -> int:
-        if value is None or value == "":
-            return -1
-        i = self._ids.get(value)
-        if i is None:
-            i = self._ids[value] = len(self.values)
-            self.values.append(value)
-        return i
-
-
-def get_search_index(datasets: Sequence[Dataset]) -> dict[str, Any]:
-    """The compact, column-wise index assets/catalog.js searches, facets, sorts and draws cards from.
-
-    Repeated strings (sources, collections, licenses, descriptions, URL
-    prefixes ...) are interned in tables; columns hold table indices, so
-    100,000 datasets stay a few megabytes.
-    """
-    sources, collections, licenses, organisms, modalities = _Table(), _Table(), _Table(), _Table(), _Table()
-    versions, descriptions, prefixes, axes_t, thumbs = _Table(), _Table(), _Table(), _Table(), _Table()
-    cols: dict[str, list[Any]] = {k: [] for k in (
-        "id", "name", "up", "ub", "src", "col", "kind", "st", "ver", "zf", "lic", "org", "mod", "desc",
-        "ax", "shape", "wb", "ubytes", "cpx", "spx", "cors", "thumb", "tw", "th", "origin",
-    )}
-    for d in datasets:
-        l0 = d.level0
-        prefix, _, base = d.url.rpartition("/")
-        cols["id"].append(d.id)
-        cols["name"].append(display_name(d))
-        cols["up"].append(prefixes(prefix + "/") if prefix else -1)
-        cols["ub"].append(base if prefix else d.url)
-        s = sources(d.source)
-        cols["src"].append(s)
-        cols["col"].append(collections((s, d.collection)) if d.collection else -1)
-        cols["kind"].append(KINDS.index(d.kind) if d.kind in KINDS else KINDS.index("unknown"))
-        cols["st"].append(STATUSES.index(d.status) if d.status in STATUSES else 0)
-        cols["ver"].append(versions(d.ngff_version))
-        cols["zf"].append(d.zarr_format or 0)
-        cols["lic"].append(licenses(d.license))
-        cols["org"].append(organisms(term_label(d.organism)))
-        cols["mod"].append(modalities(term_label(d.modality)))
-        cols["desc"].append(descriptions(d.description.strip() if d.description else None))
-        cols["ax"].append(axes_t(",".join(axis_names(d))) if d.shape else -1)
-        cols["shape"].append(list(d.shape) if d.shape else 0)
-        cols["wb"].append(d.written_bytes if d.written_bytes is not None else -1)
-        cols["ubytes"].append(d.uncompressed_bytes if d.uncompressed_bytes is not None else -1)
-        cols["cpx"].append(_product(l0.chunks) if l0 and l0.chunks else 0)
-        cols["spx"].append(_product(l0.shards) if l0 and l0.shards else 0)
-        cols["cors"].append({True: 1, False: 0}.get(d.cors, -1))
-        t = d.thumbnail
-        cols["thumb"].append(thumbs(t.card) if t else -1)
-        cols["tw"].append(t.width if t else 0)
-        cols["th"].append(t.height if t else 0)
-        cols["origin"].append(safe_url(d.origin) or 0)
-    return {
-        "v": 1,
-        "n": len(datasets),
-        "page_size": PAGE_SIZE,
-        "kinds": list(KINDS),
-        "statuses": list(STATUSES),
-        "t": {
-            "source": sources.values,
-            "collection": [list(v) for v in collections.values],
-            "license": licenses.values,
-            "organism": organisms.values,
-            "modality": modalities.values,
-            "version": versions.values,
-            "desc": descriptions.values,
-            "prefix": prefixes.values,
-            "axes": axes_t.values,
-            "thumb": thumbs.values,
-        },
-        "c": cols,
-    }
 
 
 def get_sitemaps(catalog: Catalog, site_url: str) -> dict[str, str]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import math
 import re
 from datetime import datetime, timezone
-from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Sequence
 from urllib.parse import quote, urlsplit
 
 from generator.records import Dataset
+from generator.sources.columns import url_name
 
 PAGE_SIZE = 60  # cards per page, in index.html and in the JS pager
 
@@ -29,15 +28,6 @@ def get_csp(style_hashes: Sequence[str] = ()) -> str:
     Still no inline script, no style attribute, no 'unsafe-inline'."""
     extra = "".join(f" 'sha256-{h}'" for h in style_hashes)
     return CSP.replace("style-src 'self';", f"style-src 'self'{extra};")
-
-
-def get_inline_css(assets: Path) -> tuple[str, str]:
-    """site.css as the text of a <style> element, and its CSP hash (base64 sha256)."""
-    # The HTML parser turns CR LF into LF before the browser hashes the element's text.
-    css = (assets / "site.css").read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    if "</style" in css.lower():  # pragma: no cover - our own stylesheet
-        raise ValueError("site.css cannot be inlined: it contains </style")
-    return css, base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
 
 
 VALIDATOR = "https://ome.github.io/ome-ngff-validator/?source="
@@ -122,10 +112,11 @@ def term_label(term: Any) -> str | None:
 
 
 def display_name(d: Dataset) -> str:
+    """The name a card and a page show: the stated name, else what the sources
+    stage names an unnamed listing by (the URL's last segment)."""
     if d.name and d.name.strip():
         return d.name.strip()
-    path = urlsplit(d.url).path.rstrip("/")
-    return path.rsplit("/", 1)[-1] or d.url
+    return url_name(d.url)
 
 
 def axis_names(d: Dataset) -> list[str]:
@@ -143,7 +134,7 @@ def get_axis_sizes(d: Dataset) -> list[tuple[str, int]]:
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-")
 
 
-_QUOTE_ASCII = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
+_QUOTE_ASCII = MappingProxyType({c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED})
 
 
 def quote_component(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Writes the site: templates rendered from page contexts, pages in worker processes."""
+"""Writes the site: templates rendered from page contexts, dataset pages in worker processes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,19 +19,23 @@ from markupsafe import Markup
 import generator
 from generator.lock import die_with_parent
 from generator.records import Catalog
-from generator.site.contexts import AboutPage
+from generator.site.assets import INLINE_THUMBNAILS, read_site_assets
+from generator.site.dataset_view import get_dataset_page
 from generator.site.exports import (
     CSV_COLUMNS,
     get_csv_row,
-    get_search_index,
     get_sitemaps,
     write_catalog_json,
 )
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
-from generator.site.views import get_dataset_page, get_index_page, get_summary
+from generator.site.search_index import get_search_index
+from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
+
+# open/write/close and nothing else: pathlib and text wrappers cost as much as rendering.
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def get_resource_dir(name: str) -> Path:
@@ -59,24 +62,6 @@ def make_environment(templates: Path | None = None) -> Environment:
     return env
 
 
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
-# open/write/close and nothing else: pathlib and text wrappers cost as much as rendering.
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-
-
-_DETAIL_TEMPLATE: Any = None
-
-
-def _detail_template() -> Any:
-    global _DETAIL_TEMPLATE
-    if _DETAIL_TEMPLATE is None:  # once per process, not per span of pages
-        _DETAIL_TEMPLATE = make_environment().get_template("dataset.html")
-    return _DETAIL_TEMPLATE
-
-
 @dataclass(frozen=True)
 class Chrome:
     """The head tags, header and footer every dataset page shares, rendered once
@@ -92,84 +77,145 @@ def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) ->
     return Chrome(*(Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer")))
 
 
-def _write_pages(catalog: Catalog, out: Path, start: int, stop: int) -> int:
-    template = _detail_template()
-    render = partial(
-        template.render,
-        chrome=get_chrome(template.environment, root="../../", title=catalog.title, generated_at=catalog.generated_at),
-    )
-    # Paths relative to an open directory where the OS allows it: no walk from
-    # "/" for each of 200,000 syscalls.
-    folder = os.path.join(out, "datasets")
-    relative = os.mkdir in os.supports_dir_fd and os.open in os.supports_dir_fd
-    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
-    prefix = "" if relative else folder + os.sep
-    try:
-        for d in catalog.datasets[start:stop]:
-            dataset_id = d.id
-            try:
-                os.mkdir(prefix + dataset_id, dir_fd=folder_fd)
-            except FileExistsError:
-                pass
-            data = render(page=get_dataset_page(d, catalog, dataset_id)).encode("utf-8")
-            fd = os.open(prefix + dataset_id + "/index.html", _OPEN_FLAGS, 0o644, dir_fd=folder_fd)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-    finally:
-        if folder_fd is not None:
-            os.close(folder_fd)
-    return stop - start
+def _write_bytes(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
-def _write_pages_forked(span: tuple[int, int]) -> int:
-    assert _FORKED is not None
-    return _write_pages(*_FORKED, *span)
+class SiteWriter:
+    """Writes one catalog's site into ``out``.
 
-
-def write_dataset_pages(
-    catalog: Catalog, out: Path, *, workers: int | None = None, alongside: Callable[[], None] | None = None
-) -> None:
-    """One page per dataset under ``out/datasets/``.
-
-    Past a few thousand pages, forked workers share the rendering (100,000
-    pages are most of a large build's time) while this process runs
-    ``alongside`` (the site's other files), so every core stays busy.
+    It holds what every page shares (the jinja environment, the compiled
+    dataset template and its chrome), so nothing lives at module level; forked
+    page writers inherit the writer, catalog included, instead of receiving
+    it pickled.
     """
-    global _FORKED
-    n = len(catalog.datasets)
-    workers = workers or min(os.cpu_count() or 1, 8)
-    if n < PARALLEL_MIN or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        _write_pages(catalog, out, 0, n)
-        if alongside is not None:
-            alongside()
-        return
-    step = max(500, n // (workers * 8))
-    spans = [(i, min(n, i + step)) for i in range(0, n, step)]
-    _FORKED = (catalog, out)
-    # Forked children inherit the catalog instead of receiving it pickled.
-    # Freezing the GC first keeps a child's collections from touching (and so
-    # copying) every inherited object: the parent's pages stay shared.
-    gc.collect()
-    gc.freeze()
-    try:
-        ctx = multiprocessing.get_context("fork")
-        # die_with_parent: a worker must not outlive a killed build (it would hold its locks).
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            results = pool.map(_write_pages_forked, spans)
+
+    def __init__(self, catalog: Catalog, out: Path, *, site_url: str = "", workers: int | None = None,
+                 inline_thumbnails: int = INLINE_THUMBNAILS, templates: Path | None = None,
+                 assets: Path | None = None, parallel_min: int = PARALLEL_MIN) -> None:
+        self.catalog = catalog
+        self.out = Path(out)
+        self.site_url = site_url + "/" if site_url and not site_url.endswith("/") else site_url
+        self.workers = workers or min(os.cpu_count() or 1, 8)
+        self.inline_thumbnails = inline_thumbnails
+        self.parallel_min = parallel_min
+        self.assets_dir = assets or get_resource_dir("assets")
+        self.env = make_environment(templates)
+        self.detail = self.env.get_template("dataset.html")
+        self.chrome = get_chrome(self.env, root="../../", title=catalog.title, generated_at=catalog.generated_at)
+
+    def write(self) -> None:
+        """Every page, export and asset (``out/thumbnails`` is expected in place)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.assets_dir, self.out / "assets", dirs_exist_ok=True)
+        assets = read_site_assets(self.catalog, self.out, self.assets_dir, inline_thumbnails=self.inline_thumbnails)
+        self._write_text("index.html", self.render("index.html", get_index_page(self.catalog, assets)))
+        (self.out / "datasets").mkdir(exist_ok=True)
+        self.write_dataset_pages(alongside=self.write_the_rest)
+
+    def render(self, template: str, page: Any) -> str:
+        return self.env.get_template(template).render(page=page)
+
+    def _write_text(self, name: str, text: str) -> None:
+        (self.out / name).write_text(text, encoding="utf-8")
+
+    def write_the_rest(self) -> None:
+        """Everything but index.html and the dataset pages."""
+        catalog = self.catalog
+        self._write_text("index.json", json.dumps(get_search_index(catalog.datasets), ensure_ascii=False, separators=(",", ":")))
+        self._write_text("report.html", self.render("report.html", get_report_page(catalog)))
+        self._write_text("report.json", json.dumps(get_report_json(catalog), ensure_ascii=False, indent=1))
+        self._write_text("about.html", self.render("about.html", get_about_page(catalog)))
+        write_catalog_json(catalog, self.out / "catalog.json")
+        with open(self.out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
+            writer.writerows([*get_csv_row(d).values()] for d in catalog.datasets)
+        for name, xml in get_sitemaps(catalog, self.site_url).items():
+            self._write_text(name, xml)
+
+    def write_pages(self, start: int, stop: int) -> int:
+        """Dataset pages ``start`` to ``stop`` (catalog order); returns how many."""
+        catalog = self.catalog
+        render = partial(self.detail.render, chrome=self.chrome)
+        # Paths relative to an open directory where the OS allows it: no walk from
+        # "/" for each of 200,000 syscalls.
+        folder = os.path.join(self.out, "datasets")
+        relative = os.mkdir in os.supports_dir_fd and os.open in os.supports_dir_fd
+        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
+        prefix = "" if relative else folder + os.sep
+        try:
+            for d in catalog.datasets[start:stop]:
+                dataset_id = d.id
+                try:
+                    os.mkdir(prefix + dataset_id, dir_fd=folder_fd)
+                except FileExistsError:
+                    pass
+                data = render(page=get_dataset_page(d, catalog)).encode("utf-8")
+                fd = os.open(prefix + dataset_id + "/index.html", _OPEN_FLAGS, 0o644, dir_fd=folder_fd)
+                try:
+                    _write_bytes(fd, data)
+                finally:
+                    os.close(fd)
+        finally:
+            if folder_fd is not None:
+                os.close(folder_fd)
+        return stop - start
+
+    def write_dataset_pages(self, *, alongside: Callable[[], None] | None = None) -> None:
+        """One page per dataset under ``out/datasets/``.
+
+        Past a few thousand pages, forked workers share the rendering (100,000
+        pages are most of a large build's time) while this process runs
+        ``alongside`` (the site's other files), so every core stays busy.
+        Workers are forked processes, so call this outside any event loop.
+        """
+        n = len(self.catalog.datasets)
+        if n < self.parallel_min or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            self.write_pages(0, n)
             if alongside is not None:
                 alongside()
-            done = sum(results)
-    finally:
-        _FORKED = None
-        gc.unfreeze()
-    if done != n:  # pragma: no cover
-        raise RuntimeError(f"wrote {done} of {n} dataset pages")
+            return
+        ctx = multiprocessing.get_context("fork")
+        claimed = ctx.Value("q", 0)  # first row no worker has taken yet
+        written = ctx.Value("q", 0)
+        step = max(500, n // (self.workers * 8))
+        parent = os.getpid()
+        procs = [
+            ctx.Process(target=self._page_worker, args=(parent, claimed, written, step), daemon=True)
+            for _ in range(self.workers)
+        ]
+        for p in procs:
+            p.start()
+        try:
+            if alongside is not None:
+                alongside()
+        finally:
+            for p in procs:
+                p.join()
+        if any(p.exitcode for p in procs) or written.value != n:
+            raise RuntimeError(f"wrote {written.value} of {n} dataset pages")
+
+    def _page_worker(self, parent: int, claimed: Any, written: Any, step: int) -> None:
+        """A forked worker: takes spans of ``step`` pages until none are left."""
+        # A worker must not outlive a killed build: it would hold the build's locks.
+        die_with_parent(parent)
+        # Freezing what the fork inherited keeps this process's collections from
+        # touching (and so copying) those objects: the parent's pages stay shared.
+        gc.freeze()
+        n = len(self.catalog.datasets)
+        while True:
+            with claimed.get_lock():
+                start = claimed.value
+                claimed.value = min(n, start + step)
+            if start >= n:
+                return
+            count = self.write_pages(start, min(n, start + step))
+            with written.get_lock():
+                written.value += count
 
 
 def write_site(catalog: Catalog, out: Path, *, site_url: str = "") -> None:
@@ -177,37 +223,7 @@ def write_site(catalog: Catalog, out: Path, *, site_url: str = "") -> None:
 
     ``out/thumbnails`` is expected to be in place already. ``site_url`` (the
     absolute public URL, ending in "/") only makes sitemap locations absolute.
+    Synchronous, and to be called outside any event loop: the dataset pages
+    may be written by forked worker processes.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    assets = get_resource_dir("assets")
-    env = make_environment()
-    if site_url and not site_url.endswith("/"):
-        site_url += "/"
-
-    shutil.copytree(assets, out / "assets", dirs_exist_ok=True)
-    _write(out / "index.html", env.get_template("index.html").render(page=get_index_page(catalog, out, assets)))
-    (out / "datasets").mkdir(exist_ok=True)
-
-    def write_the_rest() -> None:
-        (out / "index.json").write_text(
-            json.dumps(get_search_index(catalog.datasets), ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
-        )
-        _write(out / "report.html", env.get_template("report.html").render(page=get_report_page(catalog)))
-        _write(out / "report.json", json.dumps(get_report_json(catalog), ensure_ascii=False, indent=1))
-        _write(
-            out / "about.html",
-            env.get_template("about.html").render(
-                page=AboutPage(catalog.title, "", catalog.generated_at, catalog.csv_files, get_summary(catalog.datasets))
-            ),
-        )
-        write_catalog_json(catalog, out / "catalog.json")
-        with open(out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
-            writer = csv.writer(f)
-            writer.writerow(CSV_COLUMNS)
-            # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
-            writer.writerows([*get_csv_row(d).values()] for d in catalog.datasets)
-        for name, xml in get_sitemaps(catalog, site_url).items():
-            _write(out / name, xml)
-
-    write_dataset_pages(catalog, out, alongside=write_the_rest)
+    SiteWriter(catalog, out, site_url=site_url).write()
