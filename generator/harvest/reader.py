@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from generator.fetch import Fetcher, FetchError, Response
+from generator.fetch.urls import join_url as _join_document
 from generator.harvest.parse import (
     GroupDoc,
     HarvestProblem,
@@ -71,7 +72,8 @@ async def optional(coro: Any) -> Any:
 
 
 def join_url(base: str, rel: str) -> str:
-    return base.rstrip("/") + "/" + quote(rel, safe="/%")
+    # The one rule: the path goes before a query, which every document keeps.
+    return _join_document(base, rel)
 
 
 class Reader:
