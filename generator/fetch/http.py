@@ -152,7 +152,7 @@ class Fetcher:
         try:
             if literal is not None:
                 if not self.allow_private_addresses:
-                    check_address(host, str(literal))
+                    check_address(host, host)
                 addresses = [str(literal)]
             else:
                 assert self._resolver is not None, "Fetcher used outside 'async with'"
