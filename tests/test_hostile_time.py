@@ -23,11 +23,12 @@ from typing import Iterator
 import pytest
 from aiohttp import web
 
-from generator.cli import run_build
-from generator.config import BuildConfig, ThumbnailConfig
+from generator.cli import make_parser, run_build
+from generator.config import DEADLINE_SECONDS, BuildConfig, ThumbnailConfig
 from generator.dev.samples import gradient, write_image
 from generator.fetch import Fetcher
 from tests.conftest import StaticServer, start_static_server
+from tests.test_workflows import WORKFLOWS, cli_args, find_run, load
 
 GIVE_UP = 60.0  # a hook that hangs answers after this long at the latest, so no test can hang
 
@@ -341,3 +342,14 @@ def test_past_the_deadline_the_site_is_written_and_last_good_records_kept(tmp_pa
     assert messages.count(stopped) == 4 and messages.count(unreached) == 6, messages
     for u in urls[10:]:
         _assert_ok_with_thumbnail(datasets[u], site)
+
+
+def test_the_pages_workflow_stops_fetching_well_before_its_timeout() -> None:
+    """Whatever the hosts do, the build job writes a site and deploys: its deadline leaves room for the rest."""
+    workflow = load(WORKFLOWS / "build.yml")
+    _, step = find_run(workflow, "build", "ngff-catalog build")
+    args = make_parser().parse_args(cli_args(step["run"]))
+    timeout = workflow["jobs"]["build"]["timeout-minutes"] * 60
+    # Setup, the site, the cache and the upload take minutes: half an hour is kept for them.
+    assert args.deadline and args.deadline <= timeout - 30 * 60
+    assert DEADLINE_SECONDS <= timeout - 30 * 60, "the default alone must let the workflow deploy too"
