@@ -210,13 +210,14 @@ class Fetcher:
                 elif last_modified:
                     headers["If-Modified-Since"] = last_modified
 
-        server = await self.get_server(url)
+        server: str | None = None
         attempt = 0
         while True:
             try:
+                server = await self.get_server(url)
                 resp = await self._request_once(url, server, headers, self.max_bytes if max_bytes is None else max_bytes)
             except FetchError as e:
-                if not e.transient or attempt >= self.retries or self.breaker.reason(server):
+                if not e.transient or attempt >= self.retries or (server is not None and self.breaker.reason(server)):
                     raise
             else:
                 if resp.status == 304 and cached is not None:
@@ -225,6 +226,7 @@ class Fetcher:
                 if resp.status not in RETRY_STATUSES:
                     break
                 if attempt >= self.retries:
+                    assert server is not None  # a response came from it
                     self.breaker.failed(server, parts.hostname or parts.netloc, f"HTTP {resp.status} after retries")
                     break
             attempt += 1
@@ -294,10 +296,6 @@ class Fetcher:
                 raise
             except asyncio.TimeoutError:
                 raise FetchError(url, "timed out", transient=True) from None
-            except (aiohttp.NonHttpUrlRedirectClientError, aiohttp.InvalidUrlRedirectClientError) as e:
-                raise FetchError(url, f"redirected to a non-http(s) URL: {e}") from None
-            except aiohttp.TooManyRedirects:
-                raise FetchError(url, "too many redirects") from None
             except aiohttp.ClientResponseError as e:
                 raise FetchError(url, f"bad response: {e.message}", transient=True) from None
             except (aiohttp.ClientError, OSError) as e:
