@@ -12,7 +12,9 @@ every host here is on 127.0.0.1):
    decompression bombs, an OME-XML DTD bomb, a 2,500 x 2,500 plate, 18 MB
    omero blocks, a slow 4,096-chunk plane, hundreds of hanging datasets
    listed first, CSV lattices, wide CSVs, formula cells, a huge inherited
-   description).
+   description). The hanging datasets are served by a server of their own
+   (another port, so another host to the fetcher): the healthy host must not
+   wait for them, while the circuit breaker gives up on their host.
 
 It reports exit status, peak RSS (`ru_maxrss` of the largest process of the
 build, fork children included), wall time, whether every healthy dataset is
@@ -174,7 +176,7 @@ def make_hook(state: dict[str, str]):  # noqa: ANN201
 # ---------------------------------------------------------------- CSVs
 
 
-def write_csvs(csv_dir: Path, base: str, rows: dict[str, list[str]], *, tonight: bool) -> Path:
+def write_csvs(csv_dir: Path, base: str, rows: dict[str, list[str]], *, tonight: bool, hang_base: str = "") -> Path:
     csv_dir.mkdir(parents=True, exist_ok=True)
     healthy = [f"{base}/good/img-{i:02d}.zarr" for i in range(HEALTHY)] + [f"{base}/good/plate.zarr"]
     flaky = [f"{base}/flaky/ds-{i:02d}.zarr" for i in range(FLAKY)]
@@ -182,7 +184,7 @@ def write_csvs(csv_dir: Path, base: str, rows: dict[str, list[str]], *, tonight:
     (csv_dir / "flaky.csv").write_text("url\n" + "".join(f"{u}\n" for u in flaky))
     root = ["url,source"]
     if tonight:
-        (csv_dir / "hanging.csv").write_text("url\n" + "".join(f"{base}/{r}\n" for r in rows["hanging"]))
+        (csv_dir / "hanging.csv").write_text("url\n" + "".join(f"{hang_base or base}/{r}\n" for r in rows["hanging"]))
         root.append("hanging.csv,Hanging Institute")  # listed first: head-of-line blocking
         hostile = ["url,name,description,license"]
         hostile += [f"{base}/{r},{r},plain,CC-BY-4.0" for r in rows["hostile"]]
@@ -264,6 +266,7 @@ def main() -> None:
     rows = write_hostile(data, args.hanging)
     print(f"fixtures: {time.monotonic() - t0:.0f} s", flush=True)
     server = BackgroundServer(make_app(data, cors=True, hook=make_hook(mode))).start()
+    hanging = BackgroundServer(make_app(data, cors=True, hook=make_hook(mode))).start()
     extra = ["--allow-private-addresses"] if "--allow-private-addresses" in subprocess.run(
         [sys.executable, "-m", "generator", "build", "--help"], capture_output=True, text=True).stdout else []
     try:
@@ -272,7 +275,8 @@ def main() -> None:
         night = run_build(write_csvs(work / "csv", server.url, rows, tonight=False), work / "site-1", cache, extra)
         print("previous night:", night, check(work / "site-1", server.url), flush=True)
         mode["flaky"] = "bad"
-        tonight = run_build(write_csvs(work / "csv", server.url, rows, tonight=True), work / "site-2", cache, extra)
+        csv = write_csvs(work / "csv", server.url, rows, tonight=True, hang_base=hanging.url)
+        tonight = run_build(csv, work / "site-2", cache, extra)
         result = {**tonight, **check(work / "site-2", server.url)}
         print("tonight (hostile mix):", json.dumps(result, indent=2), flush=True)
         bars = {
@@ -286,6 +290,7 @@ def main() -> None:
             print(f"  {'PASS' if v else 'FAIL'}  {k}")
     finally:
         server.stop()
+        hanging.stop()
 
 
 if __name__ == "__main__":

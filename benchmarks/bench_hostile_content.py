@@ -26,7 +26,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from generator.dev.samples import gradient, write_bioformats2raw, write_image, write_plate  # noqa: E402
+from generator.dev.samples import (  # noqa: E402
+    gradient,
+    write_bioformats2raw,
+    write_image,
+    write_plate,
+)
 from generator.dev.server import BackgroundServer, make_app  # noqa: E402
 
 MIB = 1024 * 1024
@@ -105,7 +110,7 @@ def run(root: Path, url: str, names: list[str], work: Path) -> tuple[int, float,
     work.mkdir(parents=True)
     csv = work / "submissions.csv"
     csv.write_text("url\n" + "".join(f"{url}/{n}\n" for n in ["good.zarr", *names]), encoding="utf-8")
-    cmd = [sys.executable, "-m", "generator", "build", str(csv), "--out", str(work / "site"), "--cache", str(work / "cache"), "-q"]
+    cmd = [sys.executable, "-m", "generator", "build", str(csv), "--out", str(work / "site"), "--cache", str(work / "cache"), "-q", "--allow-private-addresses"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=HERE.parent)
     _, status, usage = os.wait4(proc.pid, 0)

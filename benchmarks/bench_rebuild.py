@@ -67,6 +67,7 @@ def main() -> None:
             config = BuildConfig(
                 source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache",
                 concurrency=args.concurrency, per_host=args.concurrency, verbose=-1,
+                allow_private_addresses=True,
             )
             results = {}
             for label in ("cold", "warm"):

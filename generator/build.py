@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Iterator
 
 from generator.config import BuildConfig
-from generator.fetch.http import Fetcher
+from generator.deadline import Deadline
+from generator.fetch import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
@@ -84,6 +85,8 @@ def _make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
         timeout=config.timeout,
         retries=config.retries,
         validators=state,
+        host_failures=config.host_failures,
+        allow_private_addresses=config.allow_private_addresses,
     )
 
 
@@ -107,6 +110,8 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     progress = progress or Progress(verbosity=config.verbose)
     started = utc_now()
     t0 = time.monotonic()
+    # Harvest and thumbnails stop here; the site is still written from what was gathered.
+    deadline = Deadline.after(config.deadline, t0) if config.deadline else None
     # An offline build neither reads nor writes the build state: records made
     # from CSV columns are not harvests and must not replace last night's.
     # Damage to the state is reported even with -q: the cache was lost.
@@ -131,14 +136,16 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
             else:
-                datasets = await _harvest(entries, fetcher, state, config, progress)
+                datasets = await _harvest(entries, fetcher, state, config, progress, deadline)
             del entries
 
             datasets = await _label_terms(datasets, config, fetcher, state)
             datasets, gone = _settle(datasets, state, started, config)
 
             if config.thumbnails and not config.offline and thumb_root is not None:
-                datasets, rendered = await _render_thumbnails(datasets, fetcher, thumb_root, config, progress)
+                datasets, rendered = await _render_thumbnails(datasets, fetcher, thumb_root, config, progress, deadline)
+            if deadline is not None and deadline.passed:
+                progress.log(f"{deadline.describe()} passed: the site is written from what was gathered", level=-1)
 
             if state is not None:
                 _save_records(state, datasets, started.isoformat())
@@ -217,7 +224,8 @@ def _thumbnail_root(config: BuildConfig, state: State | None) -> tuple[Path | No
 
 
 async def _render_thumbnails(
-    datasets: list[Dataset], fetcher: Fetcher, thumb_root: Path, config: BuildConfig, progress: Progress
+    datasets: list[Dataset], fetcher: Fetcher, thumb_root: Path, config: BuildConfig, progress: Progress,
+    deadline: Deadline | None,
 ) -> tuple[list[Dataset], int]:
     progress.start("thumbnails", sum(1 for d in datasets if d.resolutions))
     before = _count_files(thumb_root / THUMB_DIR)
@@ -227,6 +235,7 @@ async def _render_thumbnails(
         thumb_root,
         config.thumbnail,
         progress=lambda d: progress.advance("ok" if d.thumbnail else "none"),
+        deadline=deadline,
     )
     progress.finish()
     return datasets, max(0, _count_files(thumb_root / THUMB_DIR) - before)
@@ -276,7 +285,8 @@ async def _label_terms(datasets: list[Dataset], config: BuildConfig, fetcher: Fe
 
 
 async def _harvest(
-    entries: list[Entry], fetcher: Fetcher, state: State | None, config: BuildConfig, progress: Progress
+    entries: list[Entry], fetcher: Fetcher, state: State | None, config: BuildConfig, progress: Progress,
+    deadline: Deadline | None,
 ) -> list[Dataset]:
     """Harvest and validate: each record with its findings, its status not yet decided."""
     progress.start("harvest", len(entries))
@@ -293,6 +303,8 @@ async def _harvest(
         # The thumbnail stage reads chunks only: harvest gathers what it needs.
         thumbnails=config.thumbnails and not config.offline,
         known_formats=state.get_root_formats(e.url for e in entries) if state is not None else None,
+        dataset_seconds=config.dataset_seconds,
+        deadline=deadline,
     )
     progress.finish()
     memo = state.spec_checks if state is not None else {}

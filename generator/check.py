@@ -17,8 +17,9 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator.config import ThumbnailConfig
-from generator.fetch.http import Fetcher
+from generator.config import DATASET_SECONDS, ThumbnailConfig
+from generator.fetch import Fetcher
+from generator.fetch.hosts import HOST_FAILURE_LIMIT
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
 from generator.progress import format_table
@@ -54,6 +55,9 @@ class CheckOptions:
     concurrency: int = 32
     per_host: int = 8
     timeout: float = 20.0
+    dataset_seconds: float = DATASET_SECONDS
+    host_failures: int = HOST_FAILURE_LIMIT
+    allow_private_addresses: bool = False
     url_map: tuple[tuple[str, str], ...] = ()
     thumbnail: ThumbnailConfig = field(default_factory=ThumbnailConfig)
     verbose: int = 0
@@ -207,13 +211,23 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
 
 
 async def run_check(options: CheckOptions) -> int:
-    async with Fetcher(concurrency=options.concurrency, per_host=options.per_host, timeout=options.timeout) as fetcher:
+    fetcher = Fetcher(
+        concurrency=options.concurrency,
+        per_host=options.per_host,
+        timeout=options.timeout,
+        host_failures=options.host_failures,
+        allow_private_addresses=options.allow_private_addresses,
+    )
+    async with fetcher:
         entries, row_errors = await get_check_entries(options, fetcher)
         if not entries and not row_errors:
             print("ngff-catalog check: no dataset rows to check")
             _write_summary(options.summary, [], [], options.out)
             return 0
-        found = await harvest(entries, fetcher, thumb_size=options.thumbnail.card_size, thumbnails=options.thumbnails)
+        found = await harvest(
+            entries, fetcher, thumb_size=options.thumbnail.card_size, thumbnails=options.thumbnails,
+            dataset_seconds=options.dataset_seconds,
+        )
         datasets = [replace(d, status=decide_status(d)) for d in (d.with_findings(validate(d)) for d in found)]
         if options.thumbnails:
             options.out.mkdir(parents=True, exist_ok=True)

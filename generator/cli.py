@@ -16,11 +16,16 @@ from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.config import (
+    DATASET_SECONDS,
+    DEADLINE_SECONDS,
+    THUMBNAIL_MAX_CHUNKS,
+    THUMBNAIL_SECONDS,
     BuildConfig,
     ThumbnailConfig,
     default_cache_dir,
     parse_github_env,
 )
+from generator.fetch.hosts import HOST_FAILURE_LIMIT
 
 if TYPE_CHECKING:
     from generator.build import BuildResult
@@ -53,6 +58,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--thumbnail-max-mb", type=int, default=64, help="chunk bytes read per thumbnail (default 64)")
     p.add_argument("--thumbnail-max-mpx", type=int, default=64, help="megapixels decoded per thumbnail (default 64)")
+    p.add_argument(
+        "--thumbnail-max-chunks", type=int, default=THUMBNAIL_MAX_CHUNKS, metavar="N",
+        help=f"chunk requests per thumbnail, judged from the chunk grid before any (default {THUMBNAIL_MAX_CHUNKS})",
+    )
+    p.add_argument(
+        "--thumbnail-seconds", type=float, default=THUMBNAIL_SECONDS, metavar="S",
+        help=f"wall-clock seconds per thumbnail (default {THUMBNAIL_SECONDS:g})",
+    )
+    p.add_argument(
+        "--dataset-seconds", type=float, default=DATASET_SECONDS, metavar="S",
+        help=f"wall-clock seconds to harvest one dataset (default {DATASET_SECONDS:g})",
+    )
+    p.add_argument(
+        "--host-failures", type=int, default=HOST_FAILURE_LIMIT, metavar="N",
+        help=f"skip a host for the rest of the run after N consecutive failures (default {HOST_FAILURE_LIMIT}; 0: never)",
+    )
+    p.add_argument(
+        "--allow-private-addresses", action="store_true",
+        help="fetch from loopback, private and link-local addresses (local catalogs and tests; refused by default)",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -73,6 +98,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--strict", action="store_true", help="exit 1 if any dataset is invalid or unreachable")
     b.add_argument("--resolve-terms", action="store_true", help="look up unknown ontology terms online (EBI OLS)")
     b.add_argument("--stale-days", type=int, default=30, metavar="N", help="days a failing dataset stays as stale (default 30)")
+    b.add_argument(
+        "--deadline", type=float, default=DEADLINE_SECONDS, metavar="SECONDS",
+        help=f"stop harvesting and drawing after SECONDS and write the site from what was gathered (default {DEADLINE_SECONDS:g}; 0: none)",
+    )
     b.add_argument("--title", default="OME-Zarr catalog", help="site title")
     b.add_argument("--site-url", default="", metavar="URL", help="public URL of the site, for absolute sitemap links")
     _add_common(b)
@@ -108,8 +137,14 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
         "per_host": args.per_host,
         "timeout": args.timeout,
         "url_map": _url_map(args.map_url),
+        "dataset_seconds": args.dataset_seconds,
+        "host_failures": args.host_failures,
+        "allow_private_addresses": args.allow_private_addresses,
         "thumbnail": ThumbnailConfig(
-            max_bytes=args.thumbnail_max_mb * 1024 * 1024, max_pixels=args.thumbnail_max_mpx * 1024 * 1024
+            max_bytes=args.thumbnail_max_mb * 1024 * 1024,
+            max_pixels=args.thumbnail_max_mpx * 1024 * 1024,
+            max_chunks=args.thumbnail_max_chunks,
+            seconds=args.thumbnail_seconds,
         ),
         "verbose": _verbosity(args),
     }
@@ -141,6 +176,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         strict=args.strict,
         resolve_terms=args.resolve_terms,
         stale_days=args.stale_days,
+        deadline=args.deadline or None,
         site_title=args.title,
         site_url=args.site_url,
         github=parse_github_env(os.environ),
@@ -208,7 +244,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         csv = write_demo_csvs(work / "csv", data_server.url, collections)
         print(f"Data served at {data_server.url}; building the catalog from {csv} ...")
-        config = BuildConfig(source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo")
+        # The demo's data host is this machine: private addresses are its point.
+        config = BuildConfig(
+            source=str(csv), out=work / "site", cache=work / "cache", verbose=verbosity, site_title="ngff-catalog demo",
+            allow_private_addresses=True,
+        )
         progress = Progress(verbosity=verbosity)
         result = run_build(config, progress=progress)
         if verbosity >= 0:

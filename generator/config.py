@@ -9,6 +9,21 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
 
+from generator.fetch.hosts import HOST_FAILURE_LIMIT
+
+# Time bounds. A real dataset is harvested in a few round trips and a real
+# thumbnail reads a few dozen chunks; these are hit by hanging or crawling
+# hosts only, and then bound what one of them can cost the build.
+DATASET_SECONDS = 120.0  # wall clock for one dataset's harvest (all its documents)
+THUMBNAIL_SECONDS = 120.0  # wall clock for one thumbnail (all its chunks and the render)
+# Chunk requests one thumbnail may need, judged from the chunk grid before any
+# is made: a plane of 4,096 tiny chunks costs a slow host hours, not pixels.
+THUMBNAIL_MAX_CHUNKS = 1024
+# The build stops harvesting and drawing after this long and writes the site
+# from what it has: below the Pages workflow's 180-minute timeout, with time
+# left for setup, the site, the cache and the upload.
+DEADLINE_SECONDS = 150 * 60.0
+
 
 def default_cache_dir(source: str | None = None) -> Path:
     """``~/.cache/ngff-catalog``, with one state per root CSV below it.
@@ -29,6 +44,8 @@ class ThumbnailConfig:
     detail_size: int = 1024
     max_bytes: int = 64 * 1024 * 1024  # chunk bytes read per thumbnail
     max_pixels: int = 64 * 1024 * 1024  # pixels decoded per thumbnail
+    max_chunks: int = THUMBNAIL_MAX_CHUNKS  # chunk requests per thumbnail (plates: all wells together)
+    seconds: float = THUMBNAIL_SECONDS  # wall clock per thumbnail
     workers: int = max(1, os.cpu_count() or 1)
 
 
@@ -92,6 +109,12 @@ class BuildConfig:
     per_host: int = 16
     timeout: float = 20.0
     retries: int = 3
+    dataset_seconds: float = DATASET_SECONDS  # wall clock per dataset's harvest
+    host_failures: int = HOST_FAILURE_LIMIT  # consecutive failures before a host is skipped (0: never)
+    deadline: float | None = DEADLINE_SECONDS  # seconds after the start: stop fetching, write the site
+    # Loopback, private and link-local addresses are refused unless this is
+    # set: for local catalogs, the demo and tests, never for a public build.
+    allow_private_addresses: bool = False
     strict: bool = False
     resolve_terms: bool = False
     stale_days: int = 30  # a dataset failing this long is reported as gone

@@ -217,11 +217,13 @@ def get_pixel_aspect(level: Level, roles: AxisRoles, physical_sizes: Mapping[str
 
 @dataclass(frozen=True)
 class ReadCost:
-    """Upper bounds for reading a selection: chunk bytes fetched (uncompressed size), elements decoded."""
+    """Upper bounds for reading a selection: chunk bytes fetched (uncompressed size), elements decoded,
+    and requests made (every chunk, plus each touched shard's index)."""
 
     chunks: int
     bytes: int
     pixels: int
+    requests: int = 0
 
 
 def estimate_read(metadata: Any, selection: Sequence[int | slice]) -> ReadCost:
@@ -252,10 +254,12 @@ def estimate_read(metadata: Any, selection: Sequence[int | slice]) -> ReadCost:
     n_chunks = touched(chunk)
     elements = math.prod(chunk)
     total = n_chunks * elements * itemsize
+    requests = n_chunks
     if outer is not None:
         per_shard = math.prod(o // c for o, c in zip(outer, chunk))
         total += touched(outer) * (16 * per_shard + 4)
-    return ReadCost(chunks=n_chunks, bytes=total, pixels=n_chunks * elements)
+        requests += touched(outer)
+    return ReadCost(chunks=n_chunks, bytes=total, pixels=n_chunks * elements, requests=requests)
 
 
 def get_montage_wells(plate: Plate) -> list[tuple[str, int, int]]:

@@ -83,7 +83,7 @@ def _build(config: BuildConfig) -> BuildResult:
 
 
 def _config(csv: Path, tmp_path: Path, **kw) -> BuildConfig:
-    defaults = dict(source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache", timeout=1.5, retries=1)
+    defaults = dict(source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache", timeout=1.5, retries=1, allow_private_addresses=True)
     defaults.update(kw)
     return BuildConfig(**defaults)
 
@@ -248,7 +248,7 @@ def test_offline_build_uses_csv_columns_only(tmp_path: Path) -> None:
         'https://example.org/a.zarr,1234,"1,2,30,40","1,1,30,40","t,c,y,x",Alpha,NCBI:txid9606,obo:FBbi_00000246\n',
         encoding="utf-8",
     )
-    result = _build(BuildConfig(source=str(csv), out=tmp_path / "site", cache=None, offline=True))
+    result = _build(BuildConfig(allow_private_addresses=True, source=str(csv), out=tmp_path / "site", cache=None, offline=True))
     (d,) = _catalog(tmp_path / "site").values()
     assert result.requests == 0
     assert d["name"] == "Alpha" and d["shape"] == [1, 2, 30, 40] and d["written_bytes"] == 1234
@@ -258,11 +258,11 @@ def test_offline_build_uses_csv_columns_only(tmp_path: Path) -> None:
 
 def test_unusable_input_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        asyncio.run(build(BuildConfig(source=str(tmp_path / "missing.csv"), out=tmp_path / "site", cache=None)))
+        asyncio.run(build(BuildConfig(allow_private_addresses=True, source=str(tmp_path / "missing.csv"), out=tmp_path / "site", cache=None)))
     empty = tmp_path / "empty.csv"
     empty.write_text("url\n\n", encoding="utf-8")
     with pytest.raises(InputError):
-        asyncio.run(build(BuildConfig(source=str(empty), out=tmp_path / "site", cache=None)))
+        asyncio.run(build(BuildConfig(allow_private_addresses=True, source=str(empty), out=tmp_path / "site", cache=None)))
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])

@@ -37,7 +37,7 @@ def hosts(tmp_path: Path):
 def test_valid_dataset_passes_with_a_thumbnail(hosts, tmp_path: Path, capsys) -> None:
     cors, _ = hosts
     summary = tmp_path / "summary.md"
-    code = main(["check", cors.url_for("good.zarr"), "--out", str(tmp_path / "out"), "--summary", str(summary)])
+    code = main(["check", "--allow-private-addresses", cors.url_for("good.zarr"), "--out", str(tmp_path / "out"), "--summary", str(summary)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS" in out and "image" in out and "0.5" in out
@@ -49,7 +49,7 @@ def test_valid_dataset_passes_with_a_thumbnail(hosts, tmp_path: Path, capsys) ->
 
 def test_invalid_dataset_fails_with_the_json_path(hosts, tmp_path: Path, capsys) -> None:
     cors, _ = hosts
-    code = main(["check", cors.url_for("bad.zarr"), "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", cors.url_for("bad.zarr"), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL" in out and "axes" in out
@@ -57,7 +57,7 @@ def test_invalid_dataset_fails_with_the_json_path(hosts, tmp_path: Path, capsys)
 
 def test_unreachable_dataset_fails(hosts, tmp_path: Path, capsys) -> None:
     cors, _ = hosts
-    code = main(["check", cors.url_for("nothing-here.zarr"), "--out", str(tmp_path / "out"), "--timeout", "2"])
+    code = main(["check", "--allow-private-addresses", cors.url_for("nothing-here.zarr"), "--out", str(tmp_path / "out"), "--timeout", "2"])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL" in out and "404" in out
@@ -65,7 +65,7 @@ def test_unreachable_dataset_fails(hosts, tmp_path: Path, capsys) -> None:
 
 def test_no_cors_is_reported_but_not_fatal(hosts, tmp_path: Path, capsys) -> None:
     _, nocors = hosts
-    code = main(["check", nocors.url_for("private.zarr"), "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", nocors.url_for("private.zarr"), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0, out
     row = next(line for line in out.splitlines() if "private.zarr" in line)
@@ -94,14 +94,14 @@ def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypat
     _git(repo, "commit", "-q", "-m", "base")
     csv.write_text(f"url\n{cors.url_for('bad.zarr')}\n{cors.url_for('good.zarr')}\n", encoding="utf-8")
     monkeypatch.chdir(repo)
-    code = main(["check", "--changed", "HEAD", "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", "--changed", "HEAD", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "good.zarr" in out and "bad.zarr" not in out
 
     # Nothing changed: nothing to check, and that passes.
     _git(repo, "commit", "-qam", "add good")
-    code = main(["check", "--changed", "HEAD", "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", "--changed", "HEAD", "--out", str(tmp_path / "out")])
     assert code == 0
     assert "no dataset rows" in capsys.readouterr().out
 
@@ -118,7 +118,7 @@ def test_changed_follows_an_added_child_csv(hosts, tmp_path: Path, capsys, monke
     # The change only adds a row linking an existing child CSV: its datasets are checked.
     root.write_text('source,url\nOld,old.csv\n"New", new.csv\n', encoding="utf-8")
     monkeypatch.chdir(repo)
-    code = main(["check", "--changed", "HEAD", "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", "--changed", "HEAD", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "good.zarr" in out and "bad.zarr" not in out

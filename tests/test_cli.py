@@ -23,21 +23,21 @@ def _site(static_server, tmp_path: Path) -> Path:
 def test_build_exits_0_with_failures_and_1_with_strict(static_server, tmp_path: Path, capsys) -> None:
     csv = _site(static_server, tmp_path)
     out = tmp_path / "site"
-    assert main(["build", str(csv), "--out", str(out), "--no-cache", "--timeout", "3"]) == 0
+    assert main(["build", "--allow-private-addresses", str(csv), "--out", str(out), "--no-cache", "--timeout", "3"]) == 0
     printed = capsys.readouterr()
     assert "datasets" in printed.out and "unreachable" in printed.out  # the final summary table
     assert "harvest" in printed.err  # progress with counts per stage
     report = json.loads((out / "report.json").read_text())
     assert any("gone.zarr" in json.dumps(item) for item in report.values() if isinstance(item, list))
 
-    assert main(["build", str(csv), "--out", str(out), "--no-cache", "--strict", "-q"]) == 1
+    assert main(["build", "--allow-private-addresses", str(csv), "--out", str(out), "--no-cache", "--strict", "-q"]) == 1
     printed = capsys.readouterr()
     assert printed.out == ""
     assert "--strict: 1 datasets failed" in printed.err
 
 
 def test_unusable_input_exits_2(tmp_path: Path, capsys) -> None:
-    assert main(["build", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "site"), "--no-cache"]) == 2
+    assert main(["build", "--allow-private-addresses", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "site"), "--no-cache"]) == 2
     assert "no datasets could be read" in capsys.readouterr().err
 
 
@@ -94,7 +94,7 @@ def test_summary_and_site_print_sizes_in_the_same_units(tmp_path: Path, capsys) 
         encoding="utf-8",
     )
     out = tmp_path / "site"
-    assert main(["build", str(csv), "--out", str(out), "--offline", "--no-cache"]) == 0
+    assert main(["build", "--allow-private-addresses", str(csv), "--out", str(out), "--offline", "--no-cache"]) == 0
     total = format_bytes(2123456)
     assert total == "2.0 MiB"  # KiB of 1024, not kB of 1000
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Lab A"))

@@ -54,7 +54,7 @@ def server(tmp_path: Path):
 
 async def test_ranges_including_suffix(server) -> None:
     info, _ = server
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         assert await f.get_bytes(info.url_for("data.bin"), (10, 14)) == bytes([10, 11, 12, 13])
         assert await f.get_bytes(info.url_for("data.bin"), (None, 3)) == bytes([253, 254, 255])
     ranges = [e[2] for e in info.log.entries]
@@ -63,7 +63,7 @@ async def test_ranges_including_suffix(server) -> None:
 
 async def test_retries_5xx_with_backoff_then_succeeds(server) -> None:
     info, hook = server
-    async with Fetcher(retries=3, backoff=0.01) as f:
+    async with Fetcher(allow_private_addresses=True, retries=3, backoff=0.01) as f:
         doc, _ = await f.get_json(info.url_for("flaky.json"))
     assert doc == {"ok": True}
     assert hook.seen == 3 and f.stats.retries == 2
@@ -72,7 +72,7 @@ async def test_retries_5xx_with_backoff_then_succeeds(server) -> None:
 async def test_gives_up_after_retries_as_a_transient_error(server) -> None:
     info, hook = server
     hook.failures = 100
-    async with Fetcher(retries=1, backoff=0.01) as f:
+    async with Fetcher(allow_private_addresses=True, retries=1, backoff=0.01) as f:
         with pytest.raises(FetchError) as err:
             await f.get(info.url_for("flaky.json"))
     assert err.value.status == 503 and err.value.transient
@@ -81,7 +81,7 @@ async def test_gives_up_after_retries_as_a_transient_error(server) -> None:
 
 async def test_404_is_not_transient(server) -> None:
     info, _ = server
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         with pytest.raises(FetchError) as err:
             await f.get(info.url_for("missing.json"))
     assert err.value.status == 404 and not err.value.transient
@@ -89,14 +89,14 @@ async def test_404_is_not_transient(server) -> None:
 
 async def test_decompression_bomb_is_capped(server) -> None:
     info, _ = server
-    async with Fetcher(max_bytes=1024 * 1024) as f:
+    async with Fetcher(allow_private_addresses=True, max_bytes=1024 * 1024) as f:
         with pytest.raises(FetchError, match="too large"):
             await f.get(info.url_for("bomb.json"))
 
 
 async def test_hang_times_out(server) -> None:
     info, _ = server
-    async with Fetcher(timeout=0.5, retries=0) as f:
+    async with Fetcher(allow_private_addresses=True, timeout=0.5, retries=0) as f:
         with pytest.raises(FetchError, match="timed out") as err:
             await f.get(info.url_for("hang.json"))
     assert err.value.transient
@@ -104,7 +104,7 @@ async def test_hang_times_out(server) -> None:
 
 async def test_refuses_non_http_schemes_and_redirects_to_them(server) -> None:
     info, _ = server
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         for url in ("file:///etc/passwd", "javascript:alert(1)", "ftp://example.org/x"):
             with pytest.raises(FetchError, match="refusing"):
                 await f.get(url)
@@ -126,7 +126,7 @@ async def test_local_files_answer_as_the_http_fetcher_does(server, tmp_path: Pat
         ("get_bytes", ("data.bin", (None, 3)), {}),
         ("get_bytes", ("data.bin", (1000, None)), {}),
     ]
-    async with Fetcher() as http:
+    async with Fetcher(allow_private_addresses=True) as http:
         for name, (rel, *rest), kw in calls:
             url = info.url_for(rel)
             assert await getattr(local, name)(url, *rest, **kw) == await getattr(http, name)(url, *rest, **kw), (rel, rest)

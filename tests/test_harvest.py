@@ -94,7 +94,7 @@ def requests_for(server: StaticServer, prefix: str) -> list[str]:
 
 async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticServer) -> None:
     server.log.clear()
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         ds = await harvest_one(entry(server.url_for("v05.zarr"), description="from the CSV", name="csv name"), f)
     assert decide_status(ds) == "ok", ds.errors
     assert (ds.kind, ds.zarr_format, ds.ngff_version, ds.image_path) == ("image", 3, "0.5", "")
@@ -119,7 +119,7 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
 
 
 async def test_sharded_levels(server: StaticServer) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         ds = await harvest_one(entry(server.url_for("sharded.zarr")), f)
     lv = ds.level0
     assert lv.chunks == (1, 64, 64) and lv.shards == (1, 128, 128)
@@ -129,7 +129,7 @@ async def test_sharded_levels(server: StaticServer) -> None:
 
 async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -> None:
     server.log.clear()
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         out = await harvest([entry(server.url_for(f"v04/{n}.zarr")) for n in "abc"], f)
     assert [decide_status(d) for d in out] == ["ok"] * 3
     for ds in out:
@@ -146,11 +146,11 @@ async def test_a_format_the_state_knows_is_asked_first(server: StaticServer) -> 
     """The driver passes the format a dataset had at the last build: no probe, no waiting on neighbours."""
     url = server.url_for("v04/b.zarr")
     server.log.clear()
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         cold = await harvest([entry(url)], f)
     assert [p.rsplit("/", 1)[-1] for p in requests_for(server, "v04/b.zarr")][:2] == ["zarr.json", ".zattrs"]
     server.log.clear()
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         warm = await harvest([entry(url)], f, known_formats={url: 2})
     paths = requests_for(server, "v04/b.zarr")
     assert paths[0].endswith("/.zattrs") and not any(p.endswith("zarr.json") for p in paths)
@@ -158,7 +158,7 @@ async def test_a_format_the_state_knows_is_asked_first(server: StaticServer) -> 
 
 
 async def test_plate_montage_facts_are_harvested_for_the_thumbnail_stage(server: StaticServer) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         with_montage = await harvest_one(entry(server.url_for("plate04.zarr")), f)
         server.log.clear()
         without = await harvest_one(entry(server.url_for("plate04.zarr")), f, thumbnails=False)
@@ -176,7 +176,7 @@ async def test_plate_montage_facts_are_harvested_for_the_thumbnail_stage(server:
 
 
 async def test_plates(server: StaticServer) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         p4, p5 = await harvest([entry(server.url_for("plate04.zarr")), entry(server.url_for("plate05.zarr"))], f)
     assert (p4.kind, p4.ngff_version, p4.zarr_format) == ("plate", "0.4", 2)
     assert (p4.plate.rows, p4.plate.columns, p4.plate.wells, p4.plate.fields) == (2, 3, 6, 2)
@@ -191,7 +191,7 @@ async def test_plates(server: StaticServer) -> None:
 
 @pytest.mark.parametrize("name, columns, series", [("bf_series", {}, ("0", "1")), ("bf_xml", {}, ("0", "1")), ("bf_csv", {"series0": "1"}, ("1",))])
 async def test_bioformats2raw(server: StaticServer, name: str, columns: dict, series: tuple) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         ds = await harvest_one(entry(server.url_for(f"{name}.zarr"), **columns), f)
     assert decide_status(ds) == "ok", ds.errors
     assert ds.kind == "bioformats2raw" and ds.series == series
@@ -208,7 +208,7 @@ def test_ome_xml_refuses_entities() -> None:
 
 
 async def test_labels(server: StaticServer) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         group, label = await harvest([entry(server.url_for("labelled.zarr/labels")), entry(server.url_for("labelled.zarr/labels/cells"))], f)
     assert group.kind == "labels" and group.labels == ("cells",) and group.image_path == "cells"
     assert group.shape == (64, 64) and group.level0.dtype == "uint8"
@@ -217,7 +217,7 @@ async def test_labels(server: StaticServer) -> None:
 
 
 async def test_written_bytes_from_challenge_stats(server: StaticServer) -> None:
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         measured = await harvest_one(entry(server.url_for("stats.zarr")), f)
         from_csv = await harvest_one(entry(server.url_for("stats.zarr"), written="417816396.00000006"), f)
         nothing = await harvest_one(entry(server.url_for("sharded.zarr")), f)
@@ -230,7 +230,7 @@ async def test_cors_false(tmp_path: Path) -> None:
     samples.write_image(tmp_path / "img.zarr", samples.gradient((32, 32)), axes="yx", version="0.5")
     srv, info = start_static_server(tmp_path, cors=False)
     try:
-        async with Fetcher() as f:
+        async with Fetcher(allow_private_addresses=True) as f:
             ds = await harvest_one(entry(info.url_for("img.zarr")), f)
     finally:
         srv.stop()
@@ -240,7 +240,7 @@ async def test_cors_false(tmp_path: Path) -> None:
 
 async def test_broken_datasets_get_clear_errors_and_the_rest_harvests(server: StaticServer) -> None:
     names = ["missing.zarr", "badjson.zarr", "notome.zarr", "noaxes.zarr", "hostile.zarr", "v05.zarr"]
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         out = {d.url.rsplit("/", 1)[-1]: judged(d) for d in await harvest([entry(server.url_for(n)) for n in names], f)}
     assert out["missing.zarr"].status == "unreachable"
     assert "not found" in out["missing.zarr"].errors[0] and "HTTP 404" in out["missing.zarr"].errors[0]
@@ -274,7 +274,7 @@ def test_dataset_from_entry_uses_csv_columns_only() -> None:
 
 async def test_what_the_listing_says_fills_in_only_where_the_data_is_silent(server: StaticServer) -> None:
     columns = dict(name="Listed name", license="CC0-1.0", origin="https://example.org", shape="9,9", written="123", organismId="NCBI:txid9606")
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         read, missing = await harvest([entry(server.url_for("v05.zarr"), **columns), entry(server.url_for("missing.zarr"), **columns)], f)
     # Read: the data's facts win (crate name and license, measured shape); the rest comes from the listing.
     assert (read.name, read.license, read.shape) == ("Crated name", "https://creativecommons.org/licenses/by/4.0/", (2, 512, 384))
@@ -324,7 +324,7 @@ def corpus_server() -> Iterator[StaticServer]:
 
 async def test_challenge_testdata(corpus: Path, corpus_server: StaticServer) -> None:
     base = "challenge-testdata"
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         two_d, bf, hcs = await harvest([entry(corpus_server.url_for(f"{base}/{n}.zarr")) for n in ("2d", "bf2raw", "hcs")], f)
     for ds in (two_d, bf, hcs):
         assert ds.ngff_version == "0.4" and ds.zarr_format == 2
@@ -339,7 +339,7 @@ async def test_challenge_testdata(corpus: Path, corpus_server: StaticServer) -> 
 async def test_validator_samples_are_invalid(corpus: Path, corpus_server: StaticServer) -> None:
     names = sorted(p.name for p in (corpus / "validator-test-samples" / "invalid").iterdir())
     assert names
-    async with Fetcher() as f:
+    async with Fetcher(allow_private_addresses=True) as f:
         out = [judged(d) for d in await harvest([entry(corpus_server.url_for(f"validator-test-samples/invalid/{n}")) for n in names], f)]
     by_name = dict(zip(names, out))
     for name, ds in by_name.items():

@@ -72,7 +72,7 @@ def _write(path: Path, text: str) -> Path:
 
 def _check_changed(repo: Path, tmp_path: Path, capsys, monkeypatch, base: str = "HEAD") -> tuple[int, str]:
     monkeypatch.chdir(repo)
-    code = main(["check", "--changed", base, "--out", str(tmp_path / "out")])
+    code = main(["check", "--allow-private-addresses", "--changed", base, "--out", str(tmp_path / "out")])
     return code, capsys.readouterr().out
 
 
@@ -164,7 +164,7 @@ def test_check_output_holds_no_line_or_cell_a_dataset_wrote(host, tmp_path: Path
         f"url\n{host.url_for('good.zarr')}\n{host.url_for('evil.zarr')}\n{child.name}\n",
     )
     summary = tmp_path / "summary.md"
-    code = main(["check", str(root), "--out", str(tmp_path / "out"), "--summary", str(summary)])
+    code = main(["check", "--allow-private-addresses", str(root), "--out", str(tmp_path / "out"), "--summary", str(summary)])
     out = capsys.readouterr().out
     assert code == 1, out
 

@@ -88,7 +88,7 @@ def www_doc(server: tuple[str, Garbage]) -> bytes:
 def _build(tmp_path: Path, url: str, names: tuple[str, ...]) -> dict[str, dict]:
     csv = tmp_path / "submissions.csv"
     csv.write_text("url\n" + "".join(f"{url}/{n}\n" for n in names), encoding="utf-8")
-    args = ["build", str(csv), "--out", str(tmp_path / "site"), "--cache", str(tmp_path / "cache"), "--timeout", "30", "-q"]
+    args = ["build", str(csv), "--out", str(tmp_path / "site"), "--cache", str(tmp_path / "cache"), "--timeout", "30", "-q", "--allow-private-addresses"]
     assert main(args) == 0
     return {d["url"]: d for d in json.loads((tmp_path / "site" / "catalog.json").read_text())["datasets"]}
 

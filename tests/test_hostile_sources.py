@@ -28,7 +28,7 @@ def _good_image(www: Path) -> None:
 
 
 def _build(root_csv: Path, tmp_path: Path, **kw) -> tuple[dict[str, dict], dict]:
-    config = BuildConfig(source=str(root_csv), out=tmp_path / "site", cache=None, timeout=5.0, retries=0, **kw)
+    config = BuildConfig(allow_private_addresses=True, source=str(root_csv), out=tmp_path / "site", cache=None, timeout=5.0, retries=0, **kw)
     run_build(config)
     catalog = json.loads((tmp_path / "site" / "catalog.json").read_text())
     report = json.loads((tmp_path / "site" / "report.json").read_text())

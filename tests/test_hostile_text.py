@@ -67,7 +67,8 @@ def run_build(tmp_path: Path, urls: list[str], *, cache: bool = True, **kw: Any)
     csv = tmp_path / "submissions.csv"
     csv.write_text("url\n" + "\n".join(urls) + "\n", encoding="utf-8")
     config = BuildConfig(
-        source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache" if cache else None, timeout=5, retries=0, **kw
+        source=str(csv), out=tmp_path / "site", cache=tmp_path / "cache" if cache else None, timeout=5, retries=0,
+        allow_private_addresses=True, **kw
     )
     cli_run_build(config)
     index = tmp_path / "site" / "index.html"

@@ -24,7 +24,7 @@ CONFIG = ThumbnailConfig(workers=1)
 
 def harvest(url: str) -> Dataset:
     async def run() -> Dataset:
-        async with Fetcher() as f:
+        async with Fetcher(allow_private_addresses=True) as f:
             return await harvest_one(Entry(url=url, source="t", collection="t", listings=()), f)
 
     return asyncio.run(run())
@@ -32,7 +32,7 @@ def harvest(url: str) -> Dataset:
 
 def thumbs(d: Dataset, out: Path) -> Dataset:
     async def run() -> list[Dataset]:
-        async with Fetcher() as f:
+        async with Fetcher(allow_private_addresses=True) as f:
             return await make_thumbnails([d], f, out, CONFIG)
 
     return asyncio.run(run())[0]
@@ -69,7 +69,7 @@ def test_get_montage_reads_the_first_field_too_when_its_document_is_missing(stat
     static_server.log.clear()
 
     async def run() -> tuple[FieldImage, ...]:
-        async with Fetcher() as f:
+        async with Fetcher(allow_private_addresses=True) as f:
             reader = Reader(d.url, f, FormatMemory())
             await reader.root()
             return await get_montage(reader, d.plate, levels)
@@ -80,7 +80,7 @@ def test_get_montage_reads_the_first_field_too_when_its_document_is_missing(stat
     assert sorted(static_server.log.paths()) == ["/p.zarr/A/1/0/1/zarr.json", "/p.zarr/A/2/0/1/zarr.json", "/p.zarr/zarr.json"]
 
     async def none() -> tuple[FieldImage, ...]:
-        async with Fetcher() as f:
+        async with Fetcher(allow_private_addresses=True) as f:
             return await get_montage(Reader(d.url, f, FormatMemory()), d.plate, ())
 
     assert asyncio.run(none()) == ()

@@ -161,7 +161,7 @@ async def test_nested_over_http(static_server) -> None:
         f"Three,  {base}/data/three.zarr  ,\n",
     )
 
-    async with Fetcher(retries=0) as fetcher:
+    async with Fetcher(allow_private_addresses=True, retries=0) as fetcher:
         sources = await get_entries(f"{base}/root.csv", fetcher)
 
     assert [e.url for e in sources.entries] == [
@@ -227,7 +227,7 @@ async def test_children_are_read_concurrently(tmp_path: Path) -> None:
         for i in range(6):
             _write(www / f"child{i}.csv", f"{info.url}/data/{i}.zarr\n")
         _write(www / "root.csv", "".join(f"{info.url}/child{i}.csv\n" for i in range(6)))
-        async with Fetcher() as fetcher:
+        async with Fetcher(allow_private_addresses=True) as fetcher:
             sources = await get_entries(f"{info.url}/root.csv", fetcher)
     finally:
         server.stop()

@@ -192,7 +192,7 @@ def ols(tmp_path: Path):
 async def test_resolve_terms_against_local_ols_and_cache(ols, tmp_path: Path) -> None:
     wanted = ["NCBITaxon:6252", "FBbi:00000617", "NCBITaxon:424242", "FBbi:00009999", "not a curie"]
     with State(tmp_path / "cache") as st:
-        async with Fetcher(retries=0, timeout=5) as fetcher:
+        async with Fetcher(allow_private_addresses=True, retries=0, timeout=5) as fetcher:
             found = await resolve_terms(wanted, fetcher, st, base_url=f"{ols.url}/ols4")
         assert found == {"NCBITaxon:6252": "Ascaris lumbricoides", "FBbi:00000617": "evanescent wave microscopy"}
         queried = sorted(e[1] for e in ols.log.entries)
@@ -203,7 +203,7 @@ async def test_resolve_terms_against_local_ols_and_cache(ols, tmp_path: Path) ->
     # A later build asks OLS only about what it did not find before.
     ols.log.clear()
     with State(tmp_path / "cache") as st:
-        async with Fetcher(retries=0, timeout=5) as fetcher:
+        async with Fetcher(allow_private_addresses=True, retries=0, timeout=5) as fetcher:
             again = await resolve_terms(wanted, fetcher, st, base_url=f"{ols.url}/ols4")
     assert again == found
     assert len(ols.log.entries) == 2
@@ -214,6 +214,6 @@ async def test_resolve_terms_against_local_ols_and_cache(ols, tmp_path: Path) ->
 
 
 async def test_resolve_terms_without_state(ols) -> None:
-    async with Fetcher(retries=0, timeout=5) as fetcher:
+    async with Fetcher(allow_private_addresses=True, retries=0, timeout=5) as fetcher:
         found = await resolve_terms(["FBbi:00000617"], fetcher, None, base_url=f"{ols.url}/ols4/")
     assert found == {"FBbi:00000617": "evanescent wave microscopy"}

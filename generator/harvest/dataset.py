@@ -18,16 +18,23 @@ Round trips are the cost that matters (hosts are far away, documents small):
 
 Other levels get shapes inferred from the scale ratios. Consolidated metadata
 (v3, inline in ``zarr.json``) replaces every follow-up request it covers.
+
+Time is bounded per dataset (a wall-clock budget) and for the whole stage (the
+build's deadline); work is handed out host by host, so a host that hangs holds
+a few workers, never all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
-from generator.fetch.http import Fetcher
+from generator.deadline import Deadline, get_task_end
+from generator.fetch import Fetcher
 from generator.harvest.containers import (
     Resolved,
     get_consolidated_labels,
@@ -138,8 +145,11 @@ async def _harvest_group(
             )
         except HarvestProblem as p:
             raise p.after(resolved.found) from None
-    finally:
-        rocrate = await rocrate_task
+    except BaseException:
+        # Out of time or a problem: the crate is not needed, and must not hold the dataset past its budget.
+        rocrate_task.cancel()
+        raise
+    rocrate = await rocrate_task
     plate = resolved.plate
     if plate is not None and thumbnails:
         plate = await get_plate_montage(reader, plate, image.levels)
@@ -269,30 +279,132 @@ async def harvest(
     progress: Callable[[Dataset], None] | None = None,
     thumbnails: bool = True,
     known_formats: Mapping[str, int] | None = None,
+    dataset_seconds: float | None = None,
+    deadline: Deadline | None = None,
 ) -> list[Dataset]:
     """Harvest every entry; output order is entry order.
 
     ``known_formats`` maps a dataset URL to the Zarr format the build state
-    saw it in. A fixed pool of workers pulls from the list, so memory holds
-    the records and a bounded number of in-flight documents, whatever the
-    entry count. The fetcher's limits bound the requests; the pool is sized
-    to keep them busy.
+    saw it in. A fixed pool of workers takes entries host by host (see
+    ``_Schedule``), so memory holds the records and a bounded number of
+    in-flight documents, whatever the entry count. The fetcher's limits bound
+    the requests; the pool is sized to keep them busy.
+
+    Each dataset gets ``dataset_seconds`` of wall clock; past ``deadline`` no
+    dataset is started and those under way are stopped. A dataset stopped or
+    never reached is a record from its listing, not reached (so the build
+    keeps its last good record as stale), saying why.
     """
     results: list[Dataset | None] = [None] * len(entries)
     memory = FormatMemory()
     known = known_formats or {}
-    it = iter(range(len(entries)))
+    # Twice the host's request slots: enough datasets to keep them busy between round trips.
+    schedule = get_schedule(entries, cap=max(1, 2 * fetcher.per_host))
+    freed = asyncio.Event()
 
     async def worker() -> None:
-        for i in it:  # a shared iterator: each index is taken once
-            e = entries[i]
-            ds = await harvest_one(
-                e, fetcher, thumb_size=thumb_size, memory=memory, thumbnails=thumbnails, known_format=known.get(e.url)
-            )
+        while deadline is None or not deadline.passed:
+            taken = schedule.take()
+            if taken is None:
+                if not schedule.left:
+                    return
+                freed.clear()  # every host with work left is at its cap: wait for one to free
+                await freed.wait()
+                continue
+            group, i = taken
+            try:
+                e = entries[i]
+                ds = await _harvest_in_time(
+                    e, fetcher, dataset_seconds, deadline,
+                    thumb_size=thumb_size, memory=memory, thumbnails=thumbnails, known_format=known.get(e.url),
+                )
+            finally:
+                schedule.done(group)
+                freed.set()
             results[i] = ds
             if progress is not None:
                 progress(ds)
 
     n = max(1, min(len(entries), fetcher.concurrency * 2))
     await asyncio.gather(*(worker() for _ in range(n)))
-    return [r for r in results if r is not None]
+    out = []
+    for e, r in zip(entries, results):
+        if r is None:  # the deadline passed before a worker reached it
+            assert deadline is not None
+            r = _out_of_time(e, f"not harvested: {deadline.describe()} passed before this dataset was reached")
+            if progress is not None:
+                progress(r)
+        out.append(r)
+    return out
+
+
+async def _harvest_in_time(
+    entry: Entry, fetcher: Fetcher, seconds: float | None, deadline: Deadline | None, **kw: Any
+) -> Dataset:
+    """``harvest_one`` within the dataset's budget and the build's deadline."""
+    end = get_task_end(seconds, deadline)
+    if end is None:
+        return await harvest_one(entry, fetcher, **kw)
+    try:
+        async with asyncio.timeout_at(end.loop_time):
+            return await harvest_one(entry, fetcher, **kw)
+    except TimeoutError:
+        if end.by_deadline and deadline is not None:
+            why = f"harvest stopped at {deadline.describe()}"
+        else:
+            why = f"harvest stopped after {seconds:g} s (the per-dataset time budget, --dataset-seconds)"
+        return _out_of_time(entry, why)
+
+
+def _out_of_time(entry: Entry, why: str) -> Dataset:
+    """A dataset time ran out for: its listing, not reached (host trouble tonight, asked again next build)."""
+    problem = HarvestProblem(f"{why}; will retry next build", unreachable=True)
+    return _unread(entry, parse_listed(entry.columns), problem, array_facts=False)
+
+
+@dataclass
+class _Schedule:
+    """Which entry a free worker takes next: hosts in turn, at most ``cap`` datasets of one host at once.
+
+    A host that hangs then holds ``cap`` workers of the pool, never all of
+    them, and a healthy host listed after hundreds of its datasets starts at
+    once. Hosts are told apart by name and port here (resolving every name
+    first would cost a lookup per host before any work); the fetcher's
+    per-server limit and breaker catch many names of one server.
+    """
+
+    groups: list[list[int]]  # entry indices per host, in entry order
+    cap: int
+    ready: deque[int]  # groups with entries left and fewer than ``cap`` in flight, in turn
+    next: list[int]  # per group: position of its next entry
+    in_flight: list[int]
+    left: int  # entries not yet taken
+
+    def take(self) -> tuple[int, int] | None:
+        """(group, entry index) of the next entry to harvest, or None when every host with work is busy."""
+        if not self.ready:
+            return None
+        g = self.ready.popleft()
+        i = self.groups[g][self.next[g]]
+        self.next[g] += 1
+        self.in_flight[g] += 1
+        self.left -= 1
+        if self._has_work(g) and self.in_flight[g] < self.cap:
+            self.ready.append(g)
+        return g, i
+
+    def done(self, g: int) -> None:
+        self.in_flight[g] -= 1
+        if self._has_work(g) and self.in_flight[g] == self.cap - 1:  # it was at its cap: back in turn
+            self.ready.append(g)
+
+    def _has_work(self, g: int) -> bool:
+        return self.next[g] < len(self.groups[g])
+
+
+def get_schedule(entries: Sequence[Entry], cap: int) -> _Schedule:
+    by_host: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        by_host.setdefault(urlsplit(e.url).netloc.lower(), []).append(i)
+    groups = list(by_host.values())
+    return _Schedule(groups, cap, deque(range(len(groups))), [0] * len(groups), [0] * len(groups), len(entries))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from generator.fetch.base import FetchError, Response
-from generator.fetch.http import Fetcher
+from generator.fetch import Fetcher, FetchError, Response
+from generator.fetch.urls import join_url
 from generator.harvest.parse import (
     GroupDoc,
     HarvestProblem,
@@ -81,10 +81,6 @@ async def optional(coro: Any) -> Any:
         return await coro
     except HarvestProblem:
         return None
-
-
-def join_url(base: str, rel: str) -> str:
-    return base.rstrip("/") + "/" + quote(rel, safe="/%")
 
 
 class Reader:

@@ -11,10 +11,12 @@ For each dataset:
 2. The key (``get_thumbnail_key``) hashes the source metadata that decides
    the pixels. When ``thumbnails/<key>-256.*`` exists it is reused and
    nothing is fetched, so unchanged datasets keep their file across builds.
-3. ``estimate_read`` bounds the chunk bytes and decoded pixels from the
-   chunk grid before any chunk is requested; over a cap the dataset gets a
-   warning and no thumbnail. The store also counts the bytes it really
-   receives and aborts past the cap, in case the metadata lies.
+3. ``estimate_read`` bounds the chunk bytes, chunk requests and decoded
+   pixels from the chunk grid before any chunk is requested; over a cap the
+   dataset gets a warning and no thumbnail. The store also counts the bytes
+   and requests it really makes and aborts past the cap, in case the
+   metadata lies. Each thumbnail has a wall-clock budget too, and none is
+   started after the build's deadline (one already on disk is still used).
 4. The array is opened as a zarr ``AsyncArray`` straight from the harvested
    array document on a ``FetcherStore``, so no metadata is probed and every
    chunk goes through the build's one HTTP session (limits, retries).
@@ -41,8 +43,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from generator.config import ThumbnailConfig
-from generator.fetch.base import FetchError
-from generator.fetch.http import Fetcher
+from generator.deadline import Deadline, get_task_end
+from generator.fetch import Fetcher, FetchError
+from generator.fetch.urls import join_url
 from generator.plan import (
     ThumbnailSkipped,
     get_image_plan,
@@ -57,7 +60,6 @@ from generator.thumbnails.plane import (
     PlaneSource,
     check_cost,
     get_read_limit,
-    join_url,
     open_plane,
     read_plane,
 )
@@ -109,12 +111,15 @@ async def make_thumbnails(
     config: ThumbnailConfig,
     *,
     progress: Callable[[Dataset], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> list[Dataset]:
     """Give every renderable dataset a ``thumbnail`` (files under ``out_dir/thumbnails``), same order.
 
     Datasets that cannot get one keep ``thumbnail=None`` and gain a warning
     saying why; nothing here raises for a single dataset's sake.
-    ``progress`` is called once per dataset that has resolutions.
+    ``progress`` is called once per dataset that has resolutions. Each
+    thumbnail gets ``config.seconds``; past ``deadline`` only thumbnails
+    already on disk are used.
     """
     out_dir = Path(out_dir)
     (out_dir / THUMB_DIR).mkdir(parents=True, exist_ok=True)
@@ -127,7 +132,7 @@ async def make_thumbnails(
         if not d.resolutions:
             return d
         async with limit:
-            result = await make_thumbnail(d, ctx)
+            result = await _make_in_time(d, ctx, deadline)
         if progress is not None:
             progress(result)
         return result
@@ -168,6 +173,38 @@ async def make_thumbnail(dataset: Dataset, ctx: _Context) -> Dataset:
     return dataclasses.replace(dataset, thumbnail=thumb, warnings=dataset.warnings + tuple(notes))
 
 
+async def _make_in_time(dataset: Dataset, ctx: _Context, deadline: Deadline | None) -> Dataset:
+    """``make_thumbnail`` within the thumbnail's budget and the build's deadline."""
+    end = get_task_end(ctx.config.seconds, deadline)
+    if end is None:
+        return await make_thumbnail(dataset, ctx)
+    if end.by_deadline and deadline is not None and deadline.passed:
+        return _after_deadline(dataset, ctx, deadline)
+    try:
+        async with asyncio.timeout_at(end.loop_time):
+            return await make_thumbnail(dataset, ctx)
+    except TimeoutError:
+        if end.by_deadline and deadline is not None:
+            return _warn(dataset, f"thumbnail not drawn: stopped at {deadline.describe()}; drawn after a later build")
+        return _warn(
+            dataset,
+            f"thumbnail skipped: not drawn within {ctx.config.seconds:g} s (the per-thumbnail time budget, --thumbnail-seconds)",
+        )
+
+
+def _after_deadline(dataset: Dataset, ctx: _Context, deadline: Deadline) -> Dataset:
+    """Past the deadline nothing is fetched: a thumbnail already on disk is used, no other is drawn."""
+    if dataset.status == "unreachable" or not dataset.resolutions:
+        return dataset
+    key = get_thumbnail_key(dataset, ctx.config)
+    existing = find_existing(ctx.out_dir, key, ctx.config) if key is not None else None
+    if existing is not None:
+        return dataclasses.replace(dataset, thumbnail=existing)
+    if dataset.status == "stale":
+        return dataset
+    return _warn(dataset, f"thumbnail not drawn: {deadline.describe()} passed first; drawn after a later build")
+
+
 def _warn(dataset: Dataset, message: str) -> Dataset:
     return dataclasses.replace(dataset, thumbnail=None, warnings=dataset.warnings + (message,))
 
@@ -191,7 +228,7 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
             "(its shape was inferred, not read); it is drawn after the next harvest"
         )
     image_url = join_url(dataset.url, dataset.image_path)
-    budget = ReadBudget(get_read_limit(ctx.config))
+    budget = ReadBudget(get_read_limit(ctx.config), max_requests=ctx.config.max_chunks)
     source = open_plane(ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format)
     check_cost(source.cost, ctx.config, f"level {level.path}")
     plane = await _read_within_budget(source, ctx)
@@ -234,21 +271,25 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
     rows, cols, wells = get_plate_grid(plate)
     if not wells:
         raise ThumbnailSkipped("thumbnail skipped: the plate lists no wells")
-    budget = ReadBudget(get_read_limit(ctx.config))
+    budget = ReadBudget(get_read_limit(ctx.config), max_requests=ctx.config.max_chunks)
     opened = _open_fields(dataset, ctx, budget)
     failed = len(wells) - len(opened)
     notes: list[str] = []
     chosen: list[tuple[int, int, PlaneSource]] = []
-    spent_bytes = spent_pixels = over = 0
+    spent_bytes = spent_pixels = spent_requests = over = over_requests = 0
     for r, c, src in opened:
         if spent_bytes + src.cost.bytes > ctx.config.max_bytes or spent_pixels + src.cost.pixels > ctx.config.max_pixels:
             over += 1
             continue
+        if spent_requests + src.cost.requests > ctx.config.max_chunks:
+            over_requests += 1
+            continue
         spent_bytes += src.cost.bytes
         spent_pixels += src.cost.pixels
+        spent_requests += src.cost.requests
         chosen.append((r, c, src))
     if not chosen:
-        if over:
+        if over or over_requests:
             check_cost(opened[0][2].cost, ctx.config, "a well's lowest-level")
         reason = "" if plate.montage else " (the record holds no field's array document)"
         raise ThumbnailSkipped(f"thumbnail skipped: none of the plate's {len(wells)} wells could be opened{reason}")
@@ -256,6 +297,11 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         notes.append(
             f"thumbnail: plate montage shows {len(chosen)} of {len(wells)} wells; the rest would exceed the "
             f"{ctx.config.max_bytes / MB:.0f} MB read cap"
+        )
+    elif over_requests:
+        notes.append(
+            f"thumbnail: plate montage shows {len(chosen)} of {len(wells)} wells; the rest would exceed the "
+            f"cap of {ctx.config.max_chunks} chunk requests per thumbnail (--thumbnail-max-chunks)"
         )
     if failed:
         notes.append(f"thumbnail: {failed} of {len(wells)} wells could not be opened and are left blank")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
-from urllib.parse import quote
 
 import numpy as np
 from zarr.core.array import AsyncArray, parse_array_metadata
 from zarr.storage import StorePath
 
 from generator.config import ThumbnailConfig
-from generator.fetch.http import Fetcher
+from generator.fetch import Fetcher
 from generator.plan import (
     AxisRoles,
     ReadCost,
@@ -24,15 +23,6 @@ from generator.plan import (
 from generator.records import Axis
 from generator.thumbnails.decode import bound_array_metadata
 from generator.thumbnails.store import MB, FetcherStore, ReadBudget
-
-
-def join_url(base: str, *parts: str) -> str:
-    out = base.rstrip("/")
-    for p in parts:
-        p = p.strip("/")
-        if p:
-            out += "/" + quote(p, safe="/")
-    return out
 
 
 @dataclass(frozen=True)
@@ -73,6 +63,13 @@ def open_plane(
 
 
 def check_cost(cost: ReadCost, config: ThumbnailConfig, what: str) -> None:
+    # Requests first: a plane of thousands of tiny chunks is cheap in bytes and
+    # ruinous in time on a slow host, and the grid says so before any request.
+    if cost.requests > config.max_chunks:
+        raise ThumbnailSkipped(
+            f"thumbnail skipped: {what} plane needs {cost.requests} chunk requests > the cap of "
+            f"{config.max_chunks} per thumbnail (--thumbnail-max-chunks)"
+        )
     if cost.bytes > config.max_bytes:
         raise ThumbnailSkipped(
             f"thumbnail skipped: {what} plane needs {cost.bytes / MB:.0f} MB of chunks > {config.max_bytes / MB:.0f} MB cap"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import AsyncIterator, Iterable
-from urllib.parse import quote
 
 from zarr.abc.store import (
     ByteRequest,
@@ -15,18 +14,20 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from generator.fetch.base import FetchError
-from generator.fetch.http import Fetcher
+from generator.fetch import Fetcher, FetchError
+from generator.fetch.urls import join_url
 from generator.plan import ThumbnailSkipped
 
 MB = 1024 * 1024
 
 
 class ReadBudget:
-    """Counts the bytes a read really receives; raises past ``limit`` (metadata may lie)."""
+    """Counts the bytes and requests a read really makes; raises past ``limit`` bytes or
+    ``max_requests`` requests (the metadata may lie)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_requests: int | None = None) -> None:
         self.limit = limit
+        self.max_requests = max_requests
         self.bytes = 0
         self.requests = 0
         self.missing = 0
@@ -34,6 +35,11 @@ class ReadBudget:
     def add(self, n: int) -> None:
         self.requests += 1
         self.bytes += n
+        if self.max_requests is not None and self.requests > self.max_requests:
+            raise ThumbnailSkipped(
+                f"thumbnail skipped: made {self.requests} chunk requests, over the cap of {self.max_requests} "
+                "per thumbnail (--thumbnail-max-chunks; the array metadata understates the chunk count)"
+            )
         if self.bytes > self.limit:
             raise ThumbnailSkipped(
                 f"thumbnail skipped: read {self.bytes / MB:.0f} MB of chunks, over the {self.limit / MB:.0f} MB cap "
@@ -56,7 +62,7 @@ class FetcherStore(Store):
 
     def __init__(self, root: str, fetcher: Fetcher, budget: ReadBudget | None = None) -> None:
         super().__init__(read_only=True)
-        self.root = root.rstrip("/")
+        self.root = root if "?" in root else root.rstrip("/")
         self.fetcher = fetcher
         self.budget = budget
         self._is_open = True
@@ -68,7 +74,8 @@ class FetcherStore(Store):
         return f"FetcherStore({self.root!r})"
 
     def url_for(self, key: str) -> str:
-        return f"{self.root}/{quote(key, safe='/')}"
+        # A query on the root (a presigned link) stays on every chunk's URL.
+        return join_url(self.root, key, safe="/")
 
     async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         rng: tuple[int | None, int | None] | None
