@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generator.dev.server import BackgroundServer, make_app
-from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term  # noqa: E402
+from generator.records import Axis, Catalog, Channel, Dataset, Level, Listing, Term
 from generator.site.pages import SiteWriter, write_site
 from tests.site_fixtures import write_thumbnail  # noqa: E402
 

@@ -31,7 +31,7 @@ from typing import Iterator
 
 from generator.config import BuildConfig
 from generator.deadline import Deadline
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock

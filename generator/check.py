@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.config import DATASET_SECONDS, ThumbnailConfig
-from generator.fetch import Fetcher
 from generator.fetch.hosts import HOST_FAILURE_LIMIT
+from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
 from generator.progress import format_table

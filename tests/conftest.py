@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from generator.dev.server import BackgroundServer, RequestLog, make_app
+from generator.dev.server import BackgroundServer, Hook, RequestLog, make_app
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -47,3 +47,28 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     return CORPUS
+
+
+class Host:
+    """A real local server over ``root``; ``hook`` may answer requests itself."""
+
+    def __init__(self, root: Path, hook: Hook | None = None) -> None:
+        self.root = root
+        self.server = BackgroundServer(make_app(root, hook=hook)).start()
+
+    def url(self, name: str) -> str:
+        return f"{self.server.url}/{name}"
+
+
+@pytest.fixture
+def www(tmp_path: Path) -> Path:
+    root = tmp_path / "www"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def host(www: Path) -> Iterator[Host]:
+    h = Host(www)
+    yield h
+    h.server.stop()

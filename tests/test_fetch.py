@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.fetch import join_url
 from generator.fetch.base import FetchError
 from generator.fetch.http import Fetcher
 from generator.fetch.local import LocalFiles
+from generator.fetch.urls import join_url
 from tests.conftest import start_static_server
 
 

@@ -15,7 +15,8 @@ import zarr
 from generator.dev import samples
 from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest, harvest_one
-from generator.harvest.parse import HarvestProblem, parse_ome_xml_series
+from generator.harvest.omexml import parse_ome_xml_series
+from generator.harvest.parse import HarvestProblem
 from generator.harvest.rocrate import parse_rocrate
 from generator.history import decide_status
 from generator.records import Dataset, Entry, Listing

@@ -22,13 +22,14 @@ from aiohttp import web
 from generator.cli import main, run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
 from generator.fetch.hosts import (
     GuardedResolver,
     PrivateAddressError,
     get_address_kind,
     get_server_key,
 )
+from generator.fetch.http import Fetcher
 from tests.conftest import start_static_server
 
 OPTION = "--allow-private-addresses"

@@ -18,14 +18,12 @@ import pytest
 from generator.dev.samples import gradient, write_image
 from generator.thumbnails.decode import ChunkTooLarge, decode_bounded, zstd_content_size
 
-from .test_hostile_text import (  # noqa: F401
-    Host,
+from .conftest import Host
+from .test_hostile_text import (
     assert_good,
     edit_json,
-    host,
     run_build,
     write_good,
-    www,
 )
 
 CHUNK = 256 * 256  # bytes the metadata declares for the one chunk

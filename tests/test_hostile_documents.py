@@ -19,24 +19,17 @@ from generator.dev.samples import (
     write_image,
     write_plate,
 )
-from generator.harvest.parse import (
-    MAX_KEPT_ATTRIBUTES,
-    MAX_PLATE_GRID,
-    MAX_XML_BYTES,
-    HarvestProblem,
-    parse_ome_xml_series,
-    parse_plate,
-)
+from generator.harvest.omexml import MAX_XML_BYTES, parse_ome_xml_series
+from generator.harvest.parse import MAX_KEPT_ATTRIBUTES, HarvestProblem
+from generator.harvest.plates import MAX_PLATE_GRID, parse_plate
 
-from .test_hostile_text import (  # noqa: F401
-    Host,
+from .conftest import Host
+from .test_hostile_text import (
     assert_good,
     edit_json,
-    host,
     page_of,
     run_build,
     write_good,
-    www,
 )
 
 # ---------------------------------------------------------------- OME-XML

@@ -16,7 +16,7 @@ from aiohttp import web
 from generator.cli import run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image
-from generator.fetch import join_url
+from generator.fetch.urls import join_url
 from tests.conftest import start_static_server
 
 # Reserved escapes (%2F, %2B) that a re-encoding client would turn into "/" and "+".

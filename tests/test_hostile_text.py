@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from aiohttp import web
@@ -18,38 +18,15 @@ from aiohttp import web
 from generator.cli import run_build as cli_run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image, write_rocrate
-from generator.dev.server import BackgroundServer, Hook, make_app
 from generator.harvest.parse import HarvestProblem, parse_json
 from generator.records import Dataset
 from generator.state import State
 from generator.text import MAX_JSON_DEPTH, DocumentError, parse_json_document
+from tests.conftest import Host
 
 # ---------------------------------------------------------------- shared helpers
 
 
-class Host:
-    """A real local server over ``root``; ``hook`` may answer requests itself."""
-
-    def __init__(self, root: Path, hook: Hook | None = None) -> None:
-        self.root = root
-        self.server = BackgroundServer(make_app(root, hook=hook)).start()
-
-    def url(self, name: str) -> str:
-        return f"{self.server.url}/{name}"
-
-
-@pytest.fixture
-def www(tmp_path: Path) -> Path:
-    root = tmp_path / "www"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def host(www: Path) -> Iterator[Host]:
-    h = Host(www)
-    yield h
-    h.server.stop()
 
 
 def write_good(root: Path, name: str = "good.zarr") -> Path:

@@ -26,7 +26,7 @@ from aiohttp import web
 from generator.cli import make_parser, run_build
 from generator.config import DEADLINE_SECONDS, BuildConfig, ThumbnailConfig
 from generator.dev.samples import gradient, write_image
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from tests.conftest import StaticServer, start_static_server
 from tests.test_workflows import WORKFLOWS, cli_args, find_run, load
 

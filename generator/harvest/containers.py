@@ -14,18 +14,17 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from generator.harvest.omexml import parse_ome_xml_series
 from generator.harvest.parse import (
     MAX_SERIES,
     GroupDoc,
     HarvestProblem,
-    _first_well_image,
     _join_path,
     _series_list,
     _short,
     is_safe_path,
-    parse_ome_xml_series,
-    parse_plate,
 )
+from generator.harvest.plates import _first_well_image, parse_plate
 from generator.harvest.reader import Reader, optional
 from generator.records import Findings, Level, Plate
 from generator.sources.columns import Listed

@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from generator.deadline import Deadline, get_task_end
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.harvest.containers import (
     Resolved,
     get_consolidated_labels,

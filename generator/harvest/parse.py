@@ -5,34 +5,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-from defusedxml import (
-    DefusedXmlException,
-    DTDForbidden,
-    EntitiesForbidden,
-    ExternalReferenceForbidden,
-)
-from defusedxml.ElementTree import DefusedXMLParser
 
 from generator.fetch.base import Response
-from generator.records import Axis, Channel, Findings, Level, Plate
+from generator.records import Axis, Channel, Findings, Level
 from generator.sources.columns import MAX_DIM, MAX_NDIM
 from generator.text import DocumentError, clean_text, parse_json_document
 
 MAX_LEVELS = 64
 OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
 MAX_CHANNELS = 1024
-MAX_WELLS = 100_000
-
-
-# Rows x columns of a plate's grid (named, or derived from the well paths).
-# A 1536-well plate (32 x 48) is the largest real format; ten times that
-# bounds the dataset page and the thumbnail montage, which draw every cell.
-MAX_PLATE_GRID = 16_384
 
 
 MAX_SERIES = 100_000
@@ -49,9 +34,6 @@ MAX_CHANNEL_LABEL = 256
 MAX_KEPT_ATTRIBUTES = 1024 * 1024
 # Attributes needed to validate what the image is; others are dropped first.
 STRUCTURAL_KEYS = frozenset(OME_KEYS) | {"version"}
-
-
-MAX_XML_BYTES = 16 * 1024 * 1024
 
 
 class HarvestProblem(Exception):
@@ -386,52 +368,6 @@ def _number(v: Any) -> float | None:
     return None
 
 
-class _ImageCounter:
-    """A parser target that counts the root's Image children and keeps nothing (no tree is built)."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.images = 0
-
-    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
-        self.depth += 1
-        if self.depth == 2 and tag.rsplit("}", 1)[-1] == "Image":
-            self.images += 1
-
-    def end(self, tag: str) -> None:
-        self.depth -= 1
-
-    def data(self, text: str) -> None:
-        pass
-
-    def close(self) -> int:
-        return self.images
-
-
-def parse_ome_xml_series(body: bytes) -> tuple[str, ...]:
-    """Series paths "0".."n-1" from the Image count of a bioformats2raw METADATA.ome.xml.
-
-    Parsed with defusedxml: a DTD (and so any entity, the way XML bombs
-    expand) is refused wherever it sits in the document. The body is fed in
-    one piece (expat rescans a token split across feeds, quadratic for a
-    15 MB comment) to a target that only counts, so memory stays bounded.
-    """
-    where = "OME/METADATA.ome.xml"
-    if len(body) > MAX_XML_BYTES:
-        raise HarvestProblem(f"{where}: {len(body)} bytes is more than the {MAX_XML_BYTES // (1024 * 1024)} MiB read; series not listed from it")
-    parser = DefusedXMLParser(target=_ImageCounter(), forbid_dtd=True)
-    try:
-        parser.feed(body)
-        count = parser.close()
-    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
-        raise HarvestProblem(f"{where}: refused: the document has a DTD or entities (OME-XML needs neither; they are how XML bombs work)") from None
-    except DefusedXmlException as e:
-        raise HarvestProblem(f"{where}: refused: {type(e).__name__}") from None
-    except ET.ParseError as e:
-        raise HarvestProblem(f"{where}: invalid XML ({e})") from None
-    return tuple(str(i) for i in range(min(count, MAX_SERIES)))
-
-
 def _level_written(doc: Any) -> int | None:
     if not isinstance(doc, dict):
         return None
@@ -477,60 +413,6 @@ def _kind(ome: Mapping[str, Any]) -> str:
     if "labels" in ome:
         return "labels"
     return "unknown"
-
-
-def _first_well_image(well_ome: Mapping[str, Any], where: str) -> tuple[str, list[str]]:
-    well = well_ome.get("well")
-    if not isinstance(well, dict):
-        raise HarvestProblem(f"{where}: no 'well' metadata")
-    images = well.get("images")
-    if not isinstance(images, list) or not images:
-        raise HarvestProblem(f"{where}: well.images: expected a non-empty list")
-    paths = [im.get("path") for im in images[:MAX_SERIES] if isinstance(im, dict)]
-    if not paths or not isinstance(paths[0], str) or not is_safe_path(paths[0]):
-        raise HarvestProblem(f"{where}: well.images[0]: missing or unsafe 'path'")
-    return paths[0], [p for p in paths if isinstance(p, str)]
-
-
-def parse_plate(ome: Mapping[str, Any]) -> Plate:
-    plate = ome.get("plate")
-    if not isinstance(plate, dict):
-        raise HarvestProblem(f"plate: expected an object, got {_type_name(plate)}")
-
-    def names(key: str) -> tuple[str, ...]:
-        v = plate.get(key)
-        if not isinstance(v, list):
-            return ()
-        return tuple(str(x.get("name"))[:64] for x in v[:MAX_WELLS] if isinstance(x, dict) and x.get("name") is not None)
-
-    for key in ("rows", "columns"):
-        if isinstance(plate.get(key), list) and len(plate[key]) > MAX_PLATE_GRID:
-            raise HarvestProblem(f"plate.{key}: {len(plate[key])} names is more than the {MAX_PLATE_GRID} cells of plate grid supported")
-    rows, columns = names("rows"), names("columns")
-    wells = plate.get("wells")
-    if not isinstance(wells, list) or not wells:
-        raise HarvestProblem("plate.wells: expected a non-empty list")
-    if len(wells) > MAX_PLATE_GRID:  # no more wells than the grid has cells
-        raise HarvestProblem(f"plate.wells: {len(wells)} wells is more than the {MAX_PLATE_GRID} supported")
-    well_paths = tuple(w["path"] for w in wells if isinstance(w, dict) and isinstance(w.get("path"), str) and is_safe_path(w["path"]))
-    if not well_paths:
-        raise HarvestProblem("plate.wells[0]: missing or unsafe 'path'")
-    _check_plate_grid(rows, columns, well_paths)
-    fc = plate.get("field_count")
-    fields = fc if isinstance(fc, int) and not isinstance(fc, bool) and 0 < fc <= MAX_SERIES else 0
-    return Plate(rows=len(rows), columns=len(columns), wells=len(wells), fields=fields, row_names=rows, column_names=columns, well_paths=well_paths)
-
-
-def _check_plate_grid(rows: tuple[str, ...], columns: tuple[str, ...], well_paths: tuple[str, ...]) -> None:
-    """The grid the page and the montage draw, named or derived from "<row>/<column>" well paths, within MAX_PLATE_GRID."""
-    pairs = [w.split("/")[:2] for w in well_paths if "/" in w]
-    n_rows = len(rows) or len({p[0] for p in pairs})
-    n_cols = len(columns) or len({p[1] for p in pairs})
-    if n_rows * n_cols > MAX_PLATE_GRID:
-        raise HarvestProblem(
-            f"plate: {n_rows} rows x {n_cols} columns is a grid of {n_rows * n_cols} wells, more than the "
-            f"{MAX_PLATE_GRID} supported (a 1536-well plate is 32 x 48)"
-        )
 
 
 def _series_list(ome: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from generator.fetch import Fetcher, FetchError, Response
+from generator.fetch.base import FetchError, Response
+from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.harvest.parse import (
     GroupDoc,

@@ -44,7 +44,8 @@ import numpy as np
 
 from generator.config import ThumbnailConfig
 from generator.deadline import Deadline, get_task_end
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
+from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.plan import (
     ThumbnailSkipped,

@@ -10,7 +10,7 @@ from zarr.core.array import AsyncArray, parse_array_metadata
 from zarr.storage import StorePath
 
 from generator.config import ThumbnailConfig
-from generator.fetch import Fetcher
+from generator.fetch.http import Fetcher
 from generator.plan import (
     AxisRoles,
     ReadCost,

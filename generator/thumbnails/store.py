@@ -14,7 +14,8 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from generator.fetch import Fetcher, FetchError
+from generator.fetch.base import FetchError
+from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.plan import ThumbnailSkipped
 
