@@ -166,7 +166,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generator.build import InputError
     from generator.lock import LockError
     from generator.progress import Progress, format_summary
-    from generator.state import StateError
+    from generator.state_schema import StateError
 
     config = BuildConfig(
         source=args.source,

@@ -27,7 +27,7 @@ from aiohttp import web
 from generator.cli import main
 from generator.dev.samples import gradient, write_image
 from generator.dev.server import BackgroundServer, make_app
-from generator.state import DB_NAME
+from generator.state_schema import DB_NAME
 
 HTML = b"<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body><h1>Back soon</h1></body></html>\n"
 RANDOM = b"\xff" + random.Random(5).randbytes(4095)  # never starts like JSON

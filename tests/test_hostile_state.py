@@ -31,8 +31,10 @@ from aiohttp import web
 from generator.cli import main
 from generator.dev.samples import gradient, write_image, write_plate
 from generator.dev.server import BackgroundServer, make_app
+from generator.guarded_db import CORRUPT_KEPT, CORRUPT_SUFFIX
 from generator.lock import get_lock_path
-from generator.state import CORRUPT_KEPT, CORRUPT_SUFFIX, DB_NAME, State
+from generator.state import State
+from generator.state_schema import DB_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = 4096  # SQLite's default page size, which the state uses

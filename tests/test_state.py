@@ -29,7 +29,8 @@ from generator.records import (
     Term,
     Thumbnail,
 )
-from generator.state import DB_NAME, SCHEMA_VERSION, State
+from generator.state import State
+from generator.state_schema import DB_NAME, SCHEMA_VERSION
 from generator.validate import validate
 
 T0 = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)
