@@ -49,8 +49,6 @@ from generator.harvest.parse import (
     _detect_version,
     _kind,
     _written_of,
-    parse_channels,
-    parse_kept_attributes,
 )
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
@@ -156,7 +154,8 @@ async def _harvest_group(
     labels = get_consolidated_labels(reader, resolved.image.path)
     if labels is not None:
         resolved = replace(resolved, labels=labels)
-    channels, channel_found = parse_channels(image.ome)
+    # Parsed as the group entered, before its attributes were bounded (see Reader._group).
+    channels, channel_found = resolved.image.channels
     crate, crate_found = _crate_facts(rocrate)
     found = resolved.found + found + channel_found + crate_found
     return _record(entry, listed, root, kind, replace(resolved, plate=plate), image, crate, channels, found)
@@ -190,10 +189,8 @@ def _record(
         version = _detect_version(resolved.image)
     ms_name = ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None
     container = resolved.container
-    # What a record keeps is bounded: an 18 MB "omero" block must not ride into memory and the state.
-    kept_image, kept = parse_kept_attributes(image.ome)
-    kept_container, more = parse_kept_attributes(container.ome, "container attributes") if container is not None else (None, Findings())
-    found = found + kept + more
+    # The reader bounded what the groups keep as they entered; say what it dropped.
+    found = found + resolved.image.findings + (container.findings if container is not None else Findings())
     return Dataset(
         url=entry.url,
         source=entry.source,
@@ -223,8 +220,8 @@ def _record(
         rocrate=crate or None,
         cors=root.response.cors if root.response is not None else None,
         documents=Documents(
-            image=kept_image,
-            container=kept_container,
+            image=image.ome,
+            container=container.ome if container is not None else None,
             container_kind=kind if container is not None else None,  # type: ignore[arg-type]
         ),
     )

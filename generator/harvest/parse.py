@@ -142,6 +142,9 @@ class GroupDoc:
     ome: Mapping[str, Any]
     response: Response | None
     consolidated: Mapping[str, Any] | None = None  # v3 inline: relative path -> document
+    findings: Findings = Findings()  # what bounding the attributes dropped
+    # The omero channels, parsed from the attributes as served (before bounding): an image's rendering.
+    channels: tuple[tuple[Channel, ...], Findings] = ((), Findings())
 
 
 def parse_level(path: str, doc: Any, zarr_format: int, scale: tuple[float, ...] | None) -> tuple[Level, int | None]:

@@ -11,11 +11,15 @@ from generator.fetch.base import FetchError, Response
 from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.harvest.parse import (
+    MAX_STRING,
     GroupDoc,
     HarvestProblem,
     _join_path,
+    _json_size,
     _type_name,
+    parse_channels,
     parse_json,
+    parse_kept_attributes,
 )
 from generator.text import DocumentError, DocumentTooDeep, parse_json_document
 
@@ -174,9 +178,15 @@ class Reader:
         else:
             attrs = doc
             ome = attrs
+        # Bounded as it enters, so an 18 MB "omero" block is dropped before the
+        # rest of the harvest holds it (and never reaches the record or the state).
+        channels = parse_channels(ome or {})
+        kept, found = parse_kept_attributes(ome or {}, f"{rel} attributes" if rel else "attributes")
+        kept = kept or {}
+        attrs = kept if fmt == 2 else {**_small_attributes(attrs), **({"ome": kept} if ome is not None else {})}
         # Only the headers are read later (CORS): a parsed body must not stay alive twice.
         headers_only = replace(resp, body=b"") if resp is not None else None
-        return GroupDoc(rel, fmt, attrs, ome or {}, headers_only, consolidated)
+        return GroupDoc(rel, fmt, attrs, kept, headers_only, consolidated, found, channels)
 
     async def group(self, rel: str) -> GroupDoc:
         assert self.zarr_format is not None
@@ -257,3 +267,9 @@ def get_non_document(body: bytes, content_type: str) -> str | None:
     except UnicodeDecodeError:
         return "binary data (not UTF-8 text)"
     return None  # other text: the JSON parser says what is wrong with it
+
+
+def _small_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A v3 group's attributes beside "ome": small ones kept (the challenge's stats), others
+    reduced to their key (only their presence is read: OME keys misplaced at the top level)."""
+    return {k: (v if _json_size(v) <= MAX_STRING else None) for k, v in attrs.items() if k != "ome"}
