@@ -73,8 +73,12 @@ class FetchIO(Protocol):
         conditional: bool = True,
         allow_status: frozenset[int] = frozenset(),
         recheck_absent_after: float | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
-        """A document; raises ``FetchError`` unless 2xx or its status is in ``allow_status``."""
+        """A document; raises ``FetchError`` unless 2xx or its status is in ``allow_status``.
+
+        ``max_bytes`` replaces the reader's size cap for this call (a CSV has its own).
+        """
         ...
 
     async def get_json(self, url: str, **kw: Any) -> tuple[Any, Response]: ...
