@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from generator import samples
+from generator.dev import samples
 from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
