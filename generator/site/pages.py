@@ -188,14 +188,23 @@ class SiteWriter:
             ctx.Process(target=self._page_worker, args=(parent, claimed, written, step), daemon=True)
             for _ in range(self.workers)
         ]
-        for p in procs:
-            p.start()
+        # This process keeps working alongside the workers: had its collector
+        # traversed the objects they inherited, every page holding one would be
+        # copied (tripling the build's system time). Frozen objects are never
+        # traversed; they are handed back to the collector once the workers end.
+        gc.collect()
+        gc.freeze()
         try:
-            if alongside is not None:
-                alongside()
-        finally:
             for p in procs:
-                p.join()
+                p.start()
+            try:
+                if alongside is not None:
+                    alongside()
+            finally:
+                for p in procs:
+                    p.join()
+        finally:
+            gc.unfreeze()
         if any(p.exitcode for p in procs) or written.value != n:
             raise RuntimeError(f"wrote {written.value} of {n} dataset pages")
 

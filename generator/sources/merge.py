@@ -49,6 +49,8 @@ def get_primary(url: str, listed: list[_Listed]) -> _Listed:
     The one from a CSV served by the dataset's own host; or else the first in
     the root's order, since the root lists established sources before new ones.
     """
+    if len(listed) == 1:  # nearly every dataset: nothing to choose
+        return listed[0]
     host = urlsplit(url).netloc.lower()
     return next((x for x in listed if x.host and x.host == host), listed[0])
 
