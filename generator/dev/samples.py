@@ -50,14 +50,6 @@ def _downsample(data: np.ndarray, axes: str) -> np.ndarray:
     return data[index]
 
 
-def _level_shapes(shape: Sequence[int], axes: str, levels: int) -> list[tuple[int, ...]]:
-    shapes = [tuple(shape)]
-    for _ in range(levels - 1):
-        prev = shapes[-1]
-        shapes.append(tuple((n + 1) // 2 if a in "yx" else n for n, a in zip(prev, axes)))
-    return shapes
-
-
 def _axes_meta(axes: str) -> list[dict[str, str]]:
     out = []
     for a in axes:

@@ -148,9 +148,6 @@ def get_validator_url(url: str) -> str:
     return VALIDATOR + quote_component(url)
 
 
-def get_vizarr_url(url: str) -> str:
-    return VIZARR + quote_component(url)
-
 
 def get_neuroglancer_url(url: str, name: str) -> str:
     # Equal to quoting json.dumps({"layers": [...], "layout": "4panel"}, separators=(",", ":")),
