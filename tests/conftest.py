@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -72,3 +73,17 @@ def host(www: Path) -> Iterator[Host]:
     h = Host(www)
     yield h
     h.server.stop()
+
+
+def run_git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def new_git_repo(repo: Path) -> Path:
+    """A throwaway git repository (the PR check's ``--changed`` reads its diff)."""
+    repo.mkdir()
+    run_git(repo, "init", "-q", "-b", "main")
+    run_git(repo, "config", "user.email", "t@example.org")
+    run_git(repo, "config", "user.name", "t")
+    return repo
+

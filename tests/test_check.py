@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from generator.cli import main
 from generator.dev.samples import ChannelSpec, gradient, write_image
-from tests.conftest import start_static_server
+from tests.conftest import new_git_repo, run_git, start_static_server
 
 
 @pytest.fixture
@@ -72,26 +71,14 @@ def test_no_cors_is_reported_but_not_fatal(hosts, tmp_path: Path, capsys) -> Non
     assert " NO " in f" {row} "
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def _new_repo(repo: Path) -> Path:
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.org")
-    _git(repo, "config", "user.name", "t")
-    return repo
-
-
 def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
     cors, _ = hosts
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     csv = repo / "submissions.csv"
     # The base lists a broken dataset; the change adds a good one.
     csv.write_text(f"url\n{cors.url_for('bad.zarr')}\n", encoding="utf-8")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "base")
+    run_git(repo, "add", ".")
+    run_git(repo, "commit", "-q", "-m", "base")
     csv.write_text(f"url\n{cors.url_for('bad.zarr')}\n{cors.url_for('good.zarr')}\n", encoding="utf-8")
     monkeypatch.chdir(repo)
     code = main(["check", "--allow-private-addresses", "--changed", "HEAD", "--out", str(tmp_path / "out")])
@@ -100,7 +87,7 @@ def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypat
     assert "good.zarr" in out and "bad.zarr" not in out
 
     # Nothing changed: nothing to check, and that passes.
-    _git(repo, "commit", "-qam", "add good")
+    run_git(repo, "commit", "-qam", "add good")
     code = main(["check", "--allow-private-addresses", "--changed", "HEAD", "--out", str(tmp_path / "out")])
     assert code == 0
     assert "no dataset rows" in capsys.readouterr().out
@@ -108,13 +95,13 @@ def test_changed_checks_only_added_rows(hosts, tmp_path: Path, capsys, monkeypat
 
 def test_changed_follows_an_added_child_csv(hosts, tmp_path: Path, capsys, monkeypatch) -> None:
     cors, _ = hosts
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     (repo / "old.csv").write_text(f"url\n{cors.url_for('bad.zarr')}\n", encoding="utf-8")
     (repo / "new.csv").write_text(f"url\n{cors.url_for('good.zarr')}\n", encoding="utf-8")
     root = repo / "submissions.csv"
     root.write_text("source,url\nOld,old.csv\n", encoding="utf-8")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "base")
+    run_git(repo, "add", ".")
+    run_git(repo, "commit", "-q", "-m", "base")
     # The change only adds a row linking an existing child CSV: its datasets are checked.
     root.write_text('source,url\nOld,old.csv\n"New", new.csv\n', encoding="utf-8")
     monkeypatch.chdir(repo)

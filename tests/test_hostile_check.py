@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from generator.check import HEADERS
 from generator.cli import main
 from generator.dev.samples import gradient, write_image
-from tests.conftest import start_static_server
+from tests.conftest import new_git_repo, run_git, start_static_server
 
 INJECTED_HEADING = "a\r# INJECTED HEADING"
 INJECTED_COMMAND = "\n::error title=Injected::pwned"
@@ -47,21 +46,9 @@ def host(tmp_path: Path):
         server.stop()
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def _new_repo(repo: Path) -> Path:
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "user.email", "t@example.org")
-    _git(repo, "config", "user.name", "t")
-    return repo
-
-
 def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
+    run_git(repo, "add", "-A")
+    run_git(repo, "commit", "-q", "-m", message)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -82,7 +69,7 @@ def _checked(out: str) -> set[str]:
 
 
 def test_changed_sees_rows_in_csvs_named_with_spaces_and_non_ascii(host, tmp_path: Path, capsys, monkeypatch) -> None:
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     _write(repo / "submissions.csv", "url\nsub dir/child.csv\nünï.csv\n")
     _write(repo / "sub dir" / "child.csv", f"url\n{host.url_for('bad.zarr')}\n")
     _write(repo / "ünï.csv", f"url\n{host.url_for('bad.zarr')}\n")
@@ -97,7 +84,7 @@ def test_changed_sees_rows_in_csvs_named_with_spaces_and_non_ascii(host, tmp_pat
 
 
 def test_changed_sees_rows_added_to_a_renamed_csv(host, tmp_path: Path, capsys, monkeypatch) -> None:
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     listed = f"url,note\n{host.url_for('bad.zarr')},{'a long note that makes the move a rename. ' * 40}\n"
     _write(repo / "old name.csv", listed)
     _commit(repo, "base")
@@ -112,7 +99,7 @@ def test_changed_sees_rows_added_to_a_renamed_csv(host, tmp_path: Path, capsys, 
 
 
 def test_changed_counts_lines_as_the_csv_reader_does(host, tmp_path: Path, capsys, monkeypatch) -> None:
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     csv = _write(repo / "submissions.csv", f"url,note\n{host.url_for('bad.zarr')},old\n")
     _commit(repo, "base")
     # A lone CR in a quoted cell: the CSV reader counts one more line than git,
@@ -129,7 +116,7 @@ def test_changed_counts_lines_as_the_csv_reader_does(host, tmp_path: Path, capsy
 
 
 def test_changed_header_rechecks_every_row(host, tmp_path: Path, capsys, monkeypatch) -> None:
-    repo = _new_repo(tmp_path / "repo")
+    repo = new_git_repo(tmp_path / "repo")
     body = f"{host.url_for('good.zarr')},{host.url_for('bad.zarr')}\n{host.url_for('other.zarr')},{host.url_for('good.zarr')}\n"
     csv = _write(repo / "submissions.csv", "url,mirror\n" + body)
     _commit(repo, "base")
