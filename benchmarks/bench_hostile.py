@@ -29,16 +29,15 @@ import asyncio
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 from aiohttp import web
 
+from generator.dev.bombs import deflate_of_zeros, zstd_bomb
 from generator.dev.samples import (
     ChannelSpec,
     gradient,
@@ -54,27 +53,6 @@ CHANNELS = [ChannelSpec("DNA", "0000FF", 0, 40000), ChannelSpec("actin", "00FF00
 
 
 # ---------------------------------------------------------------- hostile bytes
-
-
-def zstd_rle_bomb(size: int) -> bytes:
-    """A valid zstd frame of ``size`` zero bytes made of RLE blocks (4 bytes per 128 KiB)."""
-    block = 1 << 17
-    out = [struct.pack("<I", 0xFD2FB528), bytes([0xC0, (17 - 10) << 3]), struct.pack("<Q", size)]
-    left = size
-    while left:
-        n = min(block, left)
-        left -= n
-        header = (1 if not left else 0) | (1 << 1) | (n << 3)
-        out.append(header.to_bytes(3, "little") + b"\0")
-    return b"".join(out)
-
-
-def gzip_bomb(size: int) -> bytes:
-    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
-    piece = bytes(1 << 20)
-    parts = [comp.compress(piece) for _ in range(size // len(piece))]
-    parts.append(comp.flush())
-    return b"".join(parts)
 
 
 def write_bomb_image(path: Path, codec: str, payload: bytes) -> None:
@@ -113,11 +91,11 @@ def write_hostile(root: Path, hanging: int) -> dict[str, list[str]]:
     doc["attributes"] = {"x": json.loads("[" * 980 + "]" * 980)}
     (p / "0" / "zarr.json").write_text(json.dumps(doc))
     # 3. decompression bombs: three zstd (4 GiB each), one gzip (2 GiB)
-    zstd = zstd_rle_bomb(4 << 30)
+    zstd = zstd_bomb(4 << 30)
     for i in range(3):
         write_bomb_image(root / f"zstd-bomb-{i}.zarr", "zstd", zstd)
         rows["hostile"].append(f"zstd-bomb-{i}.zarr")
-    write_bomb_image(root / "gzip-bomb.zarr", "gzip", gzip_bomb(2 << 30))
+    write_bomb_image(root / "gzip-bomb.zarr", "gzip", deflate_of_zeros(2 << 30))
     rows["hostile"].append("gzip-bomb.zarr")
     # OME-XML with a DTD after a 15 MB comment (and no series list, so the XML is read)
     p = write_bioformats2raw(root / "xml-bomb.zarr", [gradient((1, 1, 1, 64, 64), "uint8")], series_list=False)

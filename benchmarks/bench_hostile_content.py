@@ -20,12 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from generator.dev.bombs import deflate_of_zeros, zstd_bomb  # noqa: E402
 from generator.dev.samples import (  # noqa: E402
     gradient,
     write_bioformats2raw,
@@ -41,19 +41,6 @@ def edit_json(path: Path, fn) -> None:  # type: ignore[no-untyped-def]
     doc = json.loads(path.read_text())
     fn(doc)
     path.write_text(json.dumps(doc))
-
-
-def zstd_bomb(declared: int = 4 * 1024 * MIB) -> bytes:
-    """128 KB: 32,768 RLE blocks of 128 KiB under a header declaring ``declared`` bytes."""
-    blocks = declared // (128 * 1024)
-    body = b"".join((((128 * 1024) << 3) | 2 | (i == blocks - 1)).to_bytes(3, "little") + b"\x07" for i in range(blocks))
-    return (0xFD2FB528).to_bytes(4, "little") + bytes([0b11100000]) + declared.to_bytes(8, "little") + body
-
-
-def gzip_bomb(n: int = 2 * 1024 * MIB) -> bytes:
-    c = zlib.compressobj(9, zlib.DEFLATED, 31)
-    zeros = bytes(16 * MIB)
-    return b"".join(c.compress(zeros) for _ in range(n // len(zeros))) + c.flush()
 
 
 def image_with_chunk(root: Path, name: str, codec: dict, chunk: bytes) -> str:
@@ -91,11 +78,11 @@ def omero_blocks(root: Path, n: int = 30) -> list[str]:
 
 def get_scenarios(root: Path) -> dict[str, list[str]]:
     zstd = {"name": "zstd", "configuration": {"level": 0, "checksum": False}}
-    bomb = zstd_bomb()
+    bomb = zstd_bomb(4 * 1024 * MIB)
     out = {
         "good only": [],
         "zstd chunk declaring 4 GiB": [image_with_chunk(root, "zstd.zarr", zstd, bomb)],
-        "gzip chunk of 2 GiB of zeros": [image_with_chunk(root, "gzip.zarr", {"name": "gzip", "configuration": {"level": 5}}, gzip_bomb())],
+        "gzip chunk of 2 GiB of zeros": [image_with_chunk(root, "gzip.zarr", {"name": "gzip", "configuration": {"level": 5}}, deflate_of_zeros(2 * 1024 * MIB))],
         "three datasets with the zstd chunk": [image_with_chunk(root, f"zstd{i}.zarr", zstd, bomb) for i in range(3)],
         "OME-XML with a DTD after a 15 MB comment": [xml_bomb(root)],
         "plate of 2,500 x 2,500 names": [huge_plate(root)],

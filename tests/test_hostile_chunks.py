@@ -8,13 +8,13 @@ against a real local server beside a good dataset, which keeps its thumbnail.
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import numcodecs
 import numpy as np
 import pytest
 
+from generator.dev.bombs import deflate_of_zeros, zstd_rle_frame
 from generator.dev.samples import gradient, write_image
 from generator.thumbnails.decode import ChunkTooLarge, decode_bounded, zstd_content_size
 
@@ -28,25 +28,6 @@ from .test_hostile_text import (
 
 CHUNK = 256 * 256  # bytes the metadata declares for the one chunk
 MIB = 1024 * 1024
-
-
-def zstd_rle_bomb(blocks: int, declared: int | None) -> bytes:
-    """A zstd frame of ``blocks`` RLE blocks of 128 KiB each (4 bytes apiece), declaring ``declared`` bytes or nothing."""
-    if declared is not None:
-        header = bytes([0b11100000]) + declared.to_bytes(8, "little")  # 8-byte content size, single segment
-    else:
-        header = bytes([0b00000000, (17 - 10) << 3])  # no content size; a 128 KiB window
-    block = 128 * 1024
-    body = b"".join(
-        ((block << 3) | (1 << 1) | (1 if i == blocks - 1 else 0)).to_bytes(3, "little") + b"\x07" for i in range(blocks)
-    )
-    return (0xFD2FB528).to_bytes(4, "little") + header + body
-
-
-def gzip_of_zeros(n: int, wbits: int = 31) -> bytes:
-    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    piece = bytes(MIB)
-    return b"".join(c.compress(piece) for _ in range(n // MIB)) + c.flush()
 
 
 def blosc_lying_header(declared: int) -> bytes:
@@ -68,17 +49,17 @@ def write_v2_bomb(root: Path, name: str, compressor: dict, chunk: bytes) -> None
 
 def test_zstd_content_size_is_read_from_the_frame_header() -> None:
     assert zstd_content_size(numcodecs.Zstd().encode(bytes(1000))) == 1000
-    assert zstd_content_size(zstd_rle_bomb(2, 4 * 1024 * MIB)) == 4 * 1024 * MIB
-    assert zstd_content_size(zstd_rle_bomb(2, None)) is None
+    assert zstd_content_size(zstd_rle_frame(2, 4 * 1024 * MIB)) == 4 * 1024 * MIB
+    assert zstd_content_size(zstd_rle_frame(2, None)) is None
 
 
 @pytest.mark.parametrize(
     ("kind", "data", "message"),
     [
-        ("zstd", zstd_rle_bomb(512, 4 * 1024 * MIB), "declares 4294967296 bytes of output"),
-        ("zstd", zstd_rle_bomb(512, None), "decodes to more than 65536 bytes"),
-        ("gzip", gzip_of_zeros(16 * MIB), "decodes to more than 65536 bytes"),
-        ("zlib", gzip_of_zeros(16 * MIB, 15), "decodes to more than 65536 bytes"),
+        ("zstd", zstd_rle_frame(512, 4 * 1024 * MIB), "declares 4294967296 bytes of output"),
+        ("zstd", zstd_rle_frame(512, None), "decodes to more than 65536 bytes"),
+        ("gzip", deflate_of_zeros(16 * MIB), "decodes to more than 65536 bytes"),
+        ("zlib", deflate_of_zeros(16 * MIB, 15), "decodes to more than 65536 bytes"),
         ("blosc", blosc_lying_header(1024 * MIB), "declares 1073741824 bytes of output"),
     ],
 )
@@ -93,19 +74,19 @@ def test_bounded_decoders_decode_honest_chunks() -> None:
                         ("blosc", numcodecs.Blosc()), ("lz4", numcodecs.LZ4())]:
         assert decode_bounded(kind, codec.encode(raw), CHUNK, CHUNK, "level 0") == raw, kind
     # A zstd frame without a content size decodes when its exact size is known.
-    assert decode_bounded("zstd", zstd_rle_bomb(1, None), 128 * 1024, 128 * 1024, "level 0") == b"\x07" * 128 * 1024
+    assert decode_bounded("zstd", zstd_rle_frame(1, None), 128 * 1024, 128 * 1024, "level 0") == b"\x07" * 128 * 1024
 
 
 def test_bombs_get_a_warning_and_no_thumbnail_the_rest_of_the_build_is_untouched(host: Host, www: Path, tmp_path: Path) -> None:
     write_good(www)
     write_image(www / "good-v2.zarr", gradient((1, 64, 64), "uint8"), version="0.4", name="Good v2")
     zstd = {"name": "zstd", "configuration": {"level": 0, "checksum": False}}
-    write_v3_bomb(www, "zstd-declared.zarr", zstd, zstd_rle_bomb(512, 4 * 1024 * MIB))
-    write_v3_bomb(www, "zstd-streamed.zarr", zstd, zstd_rle_bomb(512, None))
-    write_v3_bomb(www, "gzip.zarr", {"name": "gzip", "configuration": {"level": 5}}, gzip_of_zeros(16 * MIB))
+    write_v3_bomb(www, "zstd-declared.zarr", zstd, zstd_rle_frame(512, 4 * 1024 * MIB))
+    write_v3_bomb(www, "zstd-streamed.zarr", zstd, zstd_rle_frame(512, None))
+    write_v3_bomb(www, "gzip.zarr", {"name": "gzip", "configuration": {"level": 5}}, deflate_of_zeros(16 * MIB))
     blosc = {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "noshuffle", "typesize": 1, "blocksize": 0}}
     write_v3_bomb(www, "blosc.zarr", blosc, blosc_lying_header(1024 * MIB))
-    write_v2_bomb(www, "zlib-v2.zarr", {"id": "zlib", "level": 1}, gzip_of_zeros(16 * MIB, 15))
+    write_v2_bomb(www, "zlib-v2.zarr", {"id": "zlib", "level": 1}, deflate_of_zeros(16 * MIB, 15))
     write_v2_bomb(www, "unknown-v2.zarr", {"id": "lzma", "format": 1, "check": -1, "preset": None, "filters": None}, b"\0" * 64)
     names = ["good.zarr", "good-v2.zarr", "zstd-declared.zarr", "zstd-streamed.zarr", "gzip.zarr", "blosc.zarr", "zlib-v2.zarr", "unknown-v2.zarr"]
     urls = {n: host.url(n) for n in names}
