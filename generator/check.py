@@ -28,7 +28,7 @@ from generator.sources.read import get_entries
 from generator.sources.rows import parse_csv_text
 from generator.sources.urls import UrlError, is_csv_reference, parse_http_url
 from generator.thumbnails.make import make_thumbnails
-from generator.validate import validate
+from generator.validate import STRICT_ADVICE, validate
 
 HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 # A contributor's git settings (colour, external diff tools, rename detection)
@@ -268,6 +268,24 @@ def _rows(verdicts: list[Verdict]) -> list[list[str]]:
 HEADERS = ["verdict", "dataset", "reachable", "CORS", "kind", "NGFF", "errors", "thumbnail"]
 
 
+def describe_verdict(v: Verdict) -> str:
+    """The verdict in words a provider can act on."""
+    d = v.dataset
+    version = f"OME-NGFF {d.ngff_version}" if d.ngff_version else "OME-NGFF"
+    advice = sum(w.endswith(STRICT_ADVICE) for w in d.warnings)
+    if not v.reachable:
+        return "FAIL: not reachable; make the dataset readable over HTTP(S) at this address, then check again"
+    if not v.passed:
+        n = len(d.errors)
+        return (
+            f"FAIL: not valid {version}: {n} {'error' if n == 1 else 'errors'}, each naming the place in the "
+            "metadata and the spec's rule; fix them, then check again"
+        )
+    if advice:
+        return f"PASS: valid {version}; {advice} optional {'recommendation' if advice == 1 else 'recommendations'} of the spec's strict schema"
+    return f"PASS: valid {version}"
+
+
 def format_report(verdicts: list[Verdict], row_errors: list[RowError], out: Path) -> str:
     """The verdicts as text. Every line starts with a word of ours, never with a
     dataset's text, and that text holds no line break (see ``_inert``)."""
@@ -276,8 +294,10 @@ def format_report(verdicts: list[Verdict], row_errors: list[RowError], out: Path
         d = v.dataset
         if d.errors or d.warnings or v.thumbnail:
             parts.append(f"\ndataset {_inert(d.url)}")
+            parts.append(f"  verdict: {describe_verdict(v)}")
             parts += [f"  error: {_inert(e)}" for e in d.errors]
-            parts += [f"  warning: {_inert(w)}" for w in d.warnings]
+            parts += [f"  warning: {_inert(w)}" for w in d.warnings if not w.endswith(STRICT_ADVICE)]
+            parts += [f"  recommended: {_inert(w.removesuffix(STRICT_ADVICE))}" for w in d.warnings if w.endswith(STRICT_ADVICE)]
             if v.thumbnail:
                 parts.append(f"  thumbnail: {_inert(out / v.thumbnail)}")
     if row_errors:
@@ -322,7 +342,7 @@ def _write_summary(path: Path | None, verdicts: list[Verdict], row_errors: list[
         for v in verdicts:
             if v.dataset.errors:
                 lines.append("")
-                lines.append(f"**{_md(v.dataset.url)}**")
+                lines.append(f"**{_md(v.dataset.url)}**: {_md(describe_verdict(v))}")
                 lines += [f"- {_md(e)}" for e in v.dataset.errors]
         if row_errors:
             lines.append("")

@@ -28,7 +28,7 @@ from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
 from generator.history import decide_status
 from generator.records import Dataset, Entry, Listing
-from generator.validate import validate
+from generator.validate import STRICT_ADVICE, validate
 
 from .conftest import CORPUS, StaticServer, start_static_server
 
@@ -38,7 +38,6 @@ VERSIONS = ("0.4", "0.5", "0.6rc0")
 # The kinds of attribute document a dataset is made of (the rest are fragments:
 # a lone transformation, an OME/ series list).
 DOCUMENT_KEYS = {"multiscales", "plate", "well", "image-label", "bioformats2raw.layout", "scene"}
-STRICT_ADVICE = "(recommended by the spec's strict schema)"
 
 # Valid documents the catalog cannot call ok yet, and why (xfail, not strict).
 # The 0.6 reading (coordinate systems, sequence transformations, scenes) is

@@ -21,11 +21,13 @@ from .arrays import check_levels
 from .models import MODELS, describe_errors, model_findings
 from .schemas import bundle_tag, get_validator, iter_schema_errors, known_versions
 
-__all__ = ["MAX_MESSAGES", "MODELS", "SpecMemo", "describe_errors", "validate"]
+__all__ = ["MAX_MESSAGES", "MODELS", "STRICT_ADVICE", "SpecMemo", "describe_errors", "validate"]
 
 MAX_MESSAGES = 20
 # How advice is told apart from errors in a memo entry (errors start with a JSON path).
 WARNING_TAG = "warning: "
+# Ends every piece of advice from the strict schemas (the spec's "should").
+STRICT_ADVICE = " (recommended by the spec's strict schema)"
 
 
 class SpecMemo(Protocol):
@@ -157,7 +159,7 @@ def _strict_messages(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any]
         if get_validator(folder, role, strict=True) is not None:
             loose = set(iter_schema_errors(folder, role, doc))
             advice += (m for m in iter_schema_errors(folder, role, doc, strict=True) if m not in loose)
-    return [WARNING_TAG + f"{m} (recommended by the spec's strict schema)" for m in _capped(list(dict.fromkeys(advice)), "recommendations")]
+    return [WARNING_TAG + m + STRICT_ADVICE for m in _capped(list(dict.fromkeys(advice)), "recommendations")]
 
 
 def _capped(lines: list[str], what: str) -> list[str]:

@@ -52,9 +52,9 @@ def check_separator(version: str | None, levels: Sequence[Level]) -> Findings:
     flat = [lv.path for lv in levels if _is_flat_v2(lv.metadata)]
     if not flat:
         return Findings()
-    which = ", ".join(repr(p) for p in flat)
+    which = ("level " if len(flat) == 1 else "levels ") + ", ".join(repr(p) for p in flat)
     return Findings.error(
-        f"level {which}: Zarr v2 arrays must use the nested '/' dimension separator (OME-NGFF {version}: "
+        f"{which}: Zarr v2 arrays must use the nested '/' dimension separator (OME-NGFF {version}: "
         f"chunks are stored in nested folders); set \"dimension_separator\": \"/\" in each .zarray and move "
         f"every chunk file into nested folders (\"0.1.2\" becomes \"0/1/2\")"
     )

@@ -33,7 +33,7 @@ MODELS: dict[str, dict[str, type[pydantic.BaseModel]]] = {
 # Rules of the model library that neither the spec's text nor its schema makes:
 # reported as advice, never as an error.
 LIBRARY_RULES = (
-    ("Inconsistent label_value attributes", "label-value sets of 'colors' and 'properties' differ (a check of ome-zarr-models, not a spec rule)"),
+    (("Inconsistent", "label_value"), "label-value sets of 'colors' and 'properties' differ (a check of ome-zarr-models, not a spec rule)"),
 )
 
 
@@ -45,7 +45,7 @@ def model_findings(version: str, role: str, doc: Mapping[str, Any]) -> tuple[lis
     errors: list[str] = []
     warnings: list[str] = []
     for line in describe_errors(model, doc):
-        advice = next((w for key, w in LIBRARY_RULES if key in line), None)
+        advice = next((w for keys, w in LIBRARY_RULES if all(k in line for k in keys)), None)
         (warnings if advice else errors).append(advice or line)
     return errors, warnings
 

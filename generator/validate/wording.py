@@ -72,8 +72,10 @@ def _line(error: ValidationError, strip_ome: bool) -> str:
     path = list(error.absolute_path)
     if error.validator == "required" and isinstance(error.instance, Mapping):
         missing = [k for k in error.validator_value if k not in error.instance]
-        if missing:
+        if len(missing) == 1:
             return f"{where([*path, missing[0]], strip_ome=strip_ome)}: missing (required)"
+        if missing:
+            return f"{where(path, strip_ome=strip_ome)}: missing {', '.join(short(k) for k in missing)} (required)"
     return f"{where(path, strip_ome=strip_ome)}: {_what(error)}"
 
 
