@@ -84,13 +84,13 @@ def _check_documents(dataset: Dataset, docs: Documents, memo: SpecMemo | None) -
         if folder != "0.4" and "version" not in image and container is not None and "version" in container:
             # An image inside a container inherits the container's version.
             image = {"version": container["version"], **image}
-        found += _judge(folder, roles, image, memo, prefix=where)
-        strict += _judge(folder, roles, image, memo, prefix=where, strict=True)
+        judged, advice = _judge(folder, roles, image, memo, prefix=where)
+        found, strict = found + judged, strict + advice
     if container is not None:
         role = _container_role(docs.container_kind, container)
         if role is not None:
-            found += _judge(folder, (role,), container, memo)
-            strict += _judge(folder, (role,), container, memo, strict=True)
+            judged, advice = _judge(folder, (role,), container, memo)
+            found, strict = found + judged, strict + advice
     return found, strict
 
 
@@ -118,48 +118,47 @@ def _container_role(kind: str | None, container: Mapping[str, Any]) -> str | Non
     return None
 
 
-def _judge(
-    folder: str, roles: tuple[str, ...], doc: Mapping[str, Any], memo: SpecMemo | None, *, prefix: str = "", strict: bool = False
-) -> Findings:
-    check = _strict_messages if strict else _messages
+def _judge(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any], memo: SpecMemo | None, *, prefix: str = "") -> tuple[Findings, Findings]:
+    """One document's findings, and the strict schemas' advice on it apart."""
     if memo is None:
-        lines = check(folder, roles, doc)
+        lines = _messages(folder, roles, doc)
     else:
-        blob = json.dumps([bundle_tag(), folder, roles, strict, doc], sort_keys=True, default=str)
+        blob = json.dumps([bundle_tag(), folder, roles, doc], sort_keys=True, default=str)
         key = hashlib.sha256(blob.encode("utf-8")).hexdigest()
         found = memo.get(key)
         if found is None:
-            found = check(folder, roles, doc)
+            found = _messages(folder, roles, doc)
             memo[key] = found
         lines = list(found)
     errors = tuple(prefix + m for m in lines if not m.startswith(WARNING_TAG))
-    warnings = tuple(prefix + m.removeprefix(WARNING_TAG) for m in lines if m.startswith(WARNING_TAG))
-    return Findings(errors=errors, warnings=warnings)
+    warnings = [prefix + m.removeprefix(WARNING_TAG) for m in lines if m.startswith(WARNING_TAG)]
+    return (
+        Findings(errors=errors, warnings=tuple(w for w in warnings if not w.endswith(STRICT_ADVICE))),
+        Findings(warnings=tuple(w for w in warnings if w.endswith(STRICT_ADVICE))),
+    )
 
 
 def _messages(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any]) -> list[str]:
-    """One document's findings: errors, then advice tagged ``WARNING_TAG``; each capped."""
+    """One document's errors, then its advice tagged ``WARNING_TAG``; each capped.
+
+    A strict schema is its plain one plus the spec's recommendations, so a
+    document the strict schema passes needs no second run; otherwise the
+    plain schema's findings are the errors and the rest is advice.
+    """
     errors: list[str] = []
     advice: list[str] = []
     for role in roles:
-        errors += iter_schema_errors(folder, role, doc)
+        strict = list(iter_schema_errors(folder, role, doc, strict=True)) if get_validator(folder, role, strict=True) else None
+        plain = list(iter_schema_errors(folder, role, doc)) if strict is None or strict else []
+        errors += plain
+        advice += (m + STRICT_ADVICE for m in strict or () if m not in plain)
     if not errors:
         # The schema passed: the typed models add the spec's text rules.
         for role in roles:
             errs, warns = model_findings(folder, role, doc)
             errors += errs
-            advice += warns
+            advice = warns + advice
     return _capped(list(dict.fromkeys(errors)), "spec errors") + [WARNING_TAG + m for m in _capped(list(dict.fromkeys(advice)), "recommendations")]
-
-
-def _strict_messages(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any]) -> list[str]:
-    """What the strict schemas (the spec's recommendations) add to the plain ones, as advice."""
-    advice: list[str] = []
-    for role in roles:
-        if get_validator(folder, role, strict=True) is not None:
-            loose = set(iter_schema_errors(folder, role, doc))
-            advice += (m for m in iter_schema_errors(folder, role, doc, strict=True) if m not in loose)
-    return [WARNING_TAG + m + STRICT_ADVICE for m in _capped(list(dict.fromkeys(advice)), "recommendations")]
 
 
 def _capped(lines: list[str], what: str) -> list[str]:

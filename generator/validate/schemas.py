@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -68,7 +68,7 @@ def _registry(folder: str) -> Registry:
     # Schemas reach each other by absolute $id; offline, every sibling must be registered.
     resources = []
     for path in sorted((_spec_root() / folder / "schemas").glob("*.schema")):
-        contents = json.loads(path.read_text())
+        contents = _as_2020_12(json.loads(path.read_text()))
         resource = Resource.from_contents(contents, default_specification=DRAFT202012)
         resources.append((contents.get("$id", f"{ROOT_ID}/{folder}/schemas/{path.name}"), resource))
     return Registry().with_resources(resources)
@@ -80,8 +80,46 @@ def get_validator(folder: str, model: str, strict: bool = False) -> Draft202012V
     path = _spec_root() / folder / "schemas" / f"{'strict_' if strict else ''}{model}.schema"
     if not path.is_file():
         return None
-    schema = json.loads(path.read_text())
-    return Draft202012Validator(schema, registry=_registry(folder))
+    schema = _as_2020_12(json.loads(path.read_text()))
+    return SpecValidator(schema, registry=_registry(folder))
+
+
+def _as_2020_12(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without its ``$schema`` key: every bundled one declares 2020-12 or
+    nothing, and a declared one would make jsonschema leave ``SpecValidator``
+    for its stock class at each cross-file reference."""
+    return {k: v for k, v in schema.items() if k != "$schema"}
+
+
+def _unique_items(validator: Any, unique: bool, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    """``uniqueItems`` by canonical JSON, in linear time.
+
+    jsonschema compares every pair of items in Python, which for the 384
+    wells of a plate is most of the cost of validating it. Items are equal
+    when their JSON is: 1 and 1.0 are one number, true and 1 are not.
+    """
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[str] = set()
+    for item in instance:
+        key = json.dumps(_canonical(item), sort_keys=True)
+        if key in seen:
+            yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+SpecValidator = validators.extend(Draft202012Validator, {"uniqueItems": _unique_items})
 
 
 def iter_schema_errors(folder: str, model: str, doc: Mapping[str, Any], *, strict: bool = False) -> Iterator[str]:
