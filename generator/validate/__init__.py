@@ -19,7 +19,7 @@ from generator.records import Dataset, Documents, Findings
 
 from .arrays import check_levels
 from .models import MODELS, describe_errors, model_findings
-from .schemas import bundle_tag, get_validator, iter_schema_errors, known_versions
+from .schemas import bundle_tag, iter_schema_errors, known_versions
 
 __all__ = ["MAX_MESSAGES", "MODELS", "STRICT_ADVICE", "SpecMemo", "describe_errors", "validate"]
 
@@ -139,19 +139,14 @@ def _judge(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any], memo: Sp
 
 
 def _messages(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any]) -> list[str]:
-    """One document's errors, then its advice tagged ``WARNING_TAG``; each capped.
-
-    A strict schema is its plain one plus the spec's recommendations, so a
-    document the strict schema passes needs no second run; otherwise the
-    plain schema's findings are the errors and the rest is advice.
-    """
+    """One document's errors, then its advice tagged ``WARNING_TAG``; each capped."""
     errors: list[str] = []
     advice: list[str] = []
     for role in roles:
-        strict = list(iter_schema_errors(folder, role, doc, strict=True)) if get_validator(folder, role, strict=True) else None
-        plain = list(iter_schema_errors(folder, role, doc)) if strict is None or strict else []
+        plain = list(iter_schema_errors(folder, role, doc))
         errors += plain
-        advice += (m + STRICT_ADVICE for m in strict or () if m not in plain)
+        # The strict schema's own rules (its plain part is checked above).
+        advice += (m + STRICT_ADVICE for m in iter_schema_errors(folder, role, doc, strict=True) if m not in plain)
     if not errors:
         # The schema passed: the typed models add the spec's text rules.
         for role in roles:
