@@ -260,10 +260,10 @@ def _record(
 def is_file_name(name: str, url: str, image_path: str) -> bool:
     """Whether a multiscales name is only the last segment of the dataset's path (a writer's
     file name, "kidney_nuclei_00.ome.zarr"), with or without its Zarr suffix."""
-    lowered = name.strip().strip("/").lower()
-    segments = {url_name(url).lower(), image_path.rsplit("/", 1)[-1].lower()}
+    given = name.strip().strip("/")
+    segments = {url_name(url), image_path.rsplit("/", 1)[-1]}
     stems = {s.removesuffix(".zarr").removesuffix(".ome") for s in segments}
-    return lowered in segments | stems | {s + ".zarr" for s in stems} | {s + ".ome.zarr" for s in stems}
+    return given in segments | stems | {s + ".zarr" for s in stems} | {s + ".ome.zarr" for s in stems}
 
 
 def _axes_of(image: ImageFacts, zarr_format: int) -> tuple[Axis, ...]:
