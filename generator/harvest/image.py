@@ -89,7 +89,7 @@ async def _read_levels(reader: Reader, group: GroupDoc, ms: Multiscale) -> tuple
         if i == 0:
             itemsize = size
     doc_name = "zarr.json" if fmt == 3 else ".zarray"
-    found = check_levels_exist(ms.paths, arrays, doc_name) + Findings(errors=tuple(errors))
+    found = check_levels_exist(ms.paths, arrays, doc_name, base) + Findings(errors=tuple(errors))
     if not levels or levels[0].path != ms.paths[0]:
         # Without level 0 the record has no array facts; its group still goes to validation.
         return ImageFacts(base, group.ome, ms, (), None, None, arrays), found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from generator.config import PLATE_WELLS
 from generator.harvest.parse import MAX_SERIES, HarvestProblem, _type_name, is_safe_path
 from generator.records import Plate
 
@@ -16,8 +17,6 @@ MAX_WELLS = 100_000
 # bounds the dataset page and the thumbnail montage, which draw every cell.
 MAX_PLATE_GRID = 16_384
 
-# Wells whose documents harvest reads per plate, spread across it (``--plate-wells``).
-PLATE_WELLS = 24
 
 
 def get_well_sample(n_wells: int, size: int | None) -> tuple[int, ...]:

@@ -17,10 +17,12 @@ from typing import Any, Mapping, Sequence
 from generator.records import Axis, Findings, Level
 
 
-def check_levels_exist(paths: Sequence[str], arrays: Mapping[str, Mapping[str, Any] | None], doc_name: str) -> Findings:
-    """Every level the multiscales names has an array document."""
+def check_levels_exist(
+    paths: Sequence[str], arrays: Mapping[str, Mapping[str, Any] | None], doc_name: str, base: str = ""
+) -> Findings:
+    """Every level the multiscales names has an array document (``base``: the image's path in the dataset)."""
     errors = tuple(
-        f"level {p!r}: no array at {p}/{doc_name} (the multiscales lists it, the store does not have it)"
+        f"level {p!r}: no array at {base + '/' if base else ''}{p}/{doc_name} (the multiscales lists it, the store does not have it)"
         for p in paths
         if arrays.get(p) is None
     )
@@ -41,7 +43,7 @@ def check_pyramid(levels: Sequence[Level]) -> Findings:
             errors.append(f"level {lv.path!r}: data type {lv.dtype}, but level {first.path!r} has {first.dtype}")
         if len(prev.shape) == len(lv.shape) and any(n > m for n, m in zip(lv.shape, prev.shape)):
             errors.append(
-                f"level {lv.path!r}: shape {list(lv.shape)} is larger than level {prev.path!r}'s {list(prev.shape)} "
+                f"level {lv.path!r}: shape {list(lv.shape)} is larger than the shape {list(prev.shape)} of level {prev.path!r} "
                 "(each level of a pyramid is no larger than the one before it)"
             )
     return Findings(errors=tuple(errors))

@@ -110,7 +110,18 @@ def get_plate_map(p: Plate) -> PlateMap:
         rows=tuple((r, tuple((r, c) in present for c in col_names)) for r in row_names),
         wells=p.wells,
         fields=p.fields,
+        read=get_plate_read(p),
     )
+
+
+def get_plate_read(p: Plate) -> str:
+    """What harvest read of the plate, in words: the sizes stand on it."""
+    if not p.wells_read:
+        return ""
+    said = f"Checked {p.wells_read:,} of {p.wells:,} wells, one field image each"
+    if p.field_total:
+        said += f"; {p.field_total:,} field images in all" + (" (estimated from the wells checked)" if p.estimated else "")
+    return said + "."
 
 
 def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
