@@ -21,7 +21,7 @@ from generator.harvest.dataset import harvest_one
 from generator.harvest.plates import get_well_sample
 from generator.history import decide_status
 from generator.records import Dataset, Entry, Listing
-from generator.site.dataset_view import get_plate_map
+from generator.site.dataset_view import get_facts, get_plate_map
 from generator.site.exports import get_csv_row
 from generator.validate import validate
 
@@ -158,6 +158,7 @@ def test_every_series_of_a_bioformats2raw_container_is_read_and_summed(static_se
     two = 128 * 96 + 64 * 48
     assert d.uncompressed_bytes == one + two
     assert d.shape == (1, 1, 1, 64, 64)  # the facts describe the first series
+    assert ("Series", "0, 1 (2 read; sizes sum over those)") in get_facts(d)
 
 
 def test_a_broken_series_is_named(static_server: StaticServer) -> None:

@@ -46,8 +46,6 @@ class Resolved:
     plate: Plate | None = None
     series: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
-    # Whether a shape the CSV lists describes this image (not a plate's field, a well's, a label's).
-    listed_shape_applies: bool = True
     found: Findings = Findings()
 
 
@@ -114,7 +112,7 @@ async def resolve_plate(reader: Reader, root: GroupDoc, sample_size: int | None 
         raise HarvestProblem(f"plate: none of the {len(picks)} field images read has 'multiscales' metadata", found=found)
     plate = replace(plate, **get_plate_counts(plate, sampled, images_of), field_paths=_field_paths(plate, images_of, image.path))
     # A plate's wells are its series, even under a bioformats2raw layout.
-    return Resolved(image=image, container=root, plate=plate, listed_shape_applies=False, found=found)
+    return Resolved(image=image, container=root, plate=plate, found=found)
 
 
 def get_plate_counts(plate: Plate, sampled: Sequence[str], images_of: Mapping[str, Sequence[str]]) -> dict[str, Any]:
@@ -134,7 +132,7 @@ def _field_paths(plate: Plate, images_of: Mapping[str, Sequence[str]], image_pat
 
 async def resolve_well(reader: Reader, root: GroupDoc) -> Resolved:
     first, _ = _first_well_image(root.ome, _doc_name(root))
-    return Resolved(image=await reader.group(first), container=root, listed_shape_applies=False)
+    return Resolved(image=await reader.group(first), container=root)
 
 
 async def resolve_bioformats2raw(reader: Reader, root: GroupDoc, series0: str | None) -> Resolved:
@@ -205,7 +203,7 @@ async def resolve_labels(reader: Reader, root: GroupDoc) -> Resolved:
     if not is_safe_path(labels[0]):
         raise HarvestProblem(f"labels[0]: unsafe path {_short(labels[0])}")
     image = await reader.group(labels[0])
-    return Resolved(image=image, container=root, labels=labels, listed_shape_applies=False)
+    return Resolved(image=image, container=root, labels=labels)
 
 
 async def resolve(kind: str, reader: Reader, root: GroupDoc, listed: Listed, *, plate_wells: int | None = PLATE_WELLS) -> Resolved:
@@ -229,18 +227,6 @@ async def resolve(kind: str, reader: Reader, root: GroupDoc, listed: Listed, *, 
             raise HarvestProblem(f"no OME-NGFF metadata: {where} has no 'ome' attribute", found=resolved.found)
         raise HarvestProblem(f"{where}: no 'multiscales' metadata", found=resolved.found)
     return resolved
-
-
-def get_consolidated_labels(reader: Reader, image_path: str) -> tuple[str, ...] | None:
-    """Labels listed under the image, when consolidated metadata has them (no probing)."""
-    lab = reader.consolidated.get(_join_path(image_path, "labels")) if reader.consolidated else None
-    if not isinstance(lab, dict) or not isinstance(lab.get("attributes"), dict):
-        return None
-    ome = lab["attributes"].get("ome")
-    names = ome.get("labels") if isinstance(ome, dict) else None
-    if not isinstance(names, list):
-        return None
-    return tuple(n for n in names[:MAX_SERIES] if isinstance(n, str))
 
 
 async def get_plate_montage(reader: Reader, plate: Plate, field_levels: Sequence[Level]) -> Plate:

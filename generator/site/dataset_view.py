@@ -135,7 +135,7 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
         ("Data type", d.level0.dtype if d.level0 and d.level0.dtype else "–"),
         ("Resolution levels", str(len(d.resolutions))),
         ("Size (written)", format_bytes(d.written_bytes) if d.written_bytes is not None else "not measured"),
-        ("Size (uncompressed)", format_bytes(d.uncompressed_bytes) if d.uncompressed_bytes is not None else "not known"),
+        ("Size (uncompressed)", _uncompressed(d)),
         ("Organism", term_label(d.organism) or "–"),
         ("Imaging modality", term_label(d.modality) or "–"),
         ("Source", d.source or "–"),
@@ -145,7 +145,8 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
     if d.image_path:
         facts.append(("Image path", d.image_path))
     if d.series:
-        facts.append(("Series", ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "")))
+        read = f" ({d.series_read} read; sizes sum over those)" if d.series_read else ""
+        facts.append(("Series", ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "") + read))
     if d.labels:
         facts.append(("Labels", ", ".join(d.labels)))
     if d.first_seen:
@@ -153,6 +154,15 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
     if d.last_ok:
         facts.append(("Last harvested", format_time(d.last_ok)))
     return tuple(facts)
+
+
+def _uncompressed(d: Dataset) -> str:
+    if d.uncompressed_bytes is None:
+        return "not known"
+    p = d.plate
+    if p is not None and p.estimated:
+        return f"{format_bytes(d.uncompressed_bytes)} (estimated from {p.wells_read:,} of {p.wells:,} wells)"
+    return format_bytes(d.uncompressed_bytes)
 
 
 def get_links(d: Dataset, name: str) -> tuple[Link, ...]:
