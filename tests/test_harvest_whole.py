@@ -239,3 +239,14 @@ def test_the_dataset_page_says_what_was_read(static_server: StaticServer) -> Non
     chrome = get_chrome(env, root="../../", title=catalog.title, generated_at=catalog.generated_at)
     html = env.get_template("dataset.html").render(page=get_dataset_page(d, catalog), chrome=chrome)
     assert "Checked 3 of 6 wells, one field image each; 6 field images in all (estimated from the wells checked)." in html
+
+
+def test_the_validators_missing_min_sample_has_its_labels_found(static_server: StaticServer, corpus: Path) -> None:
+    sample = corpus / "validator-test-samples" / "invalid" / "missing_min.zarr"
+    if not sample.is_dir():
+        pytest.skip("validator-test-samples/invalid/missing_min.zarr is not in the corpus")
+    shutil.copytree(sample, static_server.root / "missing_min.zarr")
+    d = harvest(static_server.url_for("missing_min.zarr"))
+    assert d.labels == ("coins",)
+    (coins,) = d.label_images
+    assert coins.has_multiscales and coins.colors[0].label_value == 1 and coins.colors[0].rgba == (208, 116, 230, 84)
