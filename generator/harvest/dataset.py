@@ -30,7 +30,6 @@ a few workers, never all of them.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
@@ -52,9 +51,9 @@ from generator.harvest.parse import (
     HarvestProblem,
     _detect_version,
     _kind,
-    _written_of,
 )
 from generator.harvest.plates import PLATE_WELLS
+from generator.harvest.totals import get_uncompressed, get_written, is_file_name
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
     FormatMemory,
@@ -62,7 +61,7 @@ from generator.harvest.reader import (
     optional,
 )
 from generator.harvest.rocrate import _term, parse_rocrate
-from generator.records import Axis, Dataset, Documents, Entry, Findings, Plate
+from generator.records import Axis, Dataset, Documents, Entry, Findings
 from generator.sources.columns import (
     MAX_NDIM,
     Listed,
@@ -240,8 +239,8 @@ def _record(
         resolutions=image.levels,
         physical_sizes=_physical_sizes(image, axes),
         channels=channels,
-        uncompressed_bytes=_summed(images, resolved.plate),
-        written_bytes=_written(images, root, kind, listed),
+        uncompressed_bytes=get_uncompressed(images, resolved.plate),
+        written_bytes=get_written(images, root, kind, listed),
         plate=resolved.plate,
         series=resolved.series or listed.series,
         labels=resolved.labels,
@@ -255,15 +254,6 @@ def _record(
         ),
         series_read=len(images) if kind == "bioformats2raw" else 0,
     )
-
-
-def is_file_name(name: str, url: str, image_path: str) -> bool:
-    """Whether a multiscales name is only the last segment of the dataset's path (a writer's
-    file name, "kidney_nuclei_00.ome.zarr"), with or without its Zarr suffix."""
-    given = name.strip().strip("/")
-    segments = {url_name(url), image_path.rsplit("/", 1)[-1]}
-    stems = {s.removesuffix(".zarr").removesuffix(".ome") for s in segments}
-    return given in segments | stems | {s + ".zarr" for s in stems} | {s + ".ome.zarr" for s in stems}
 
 
 def _axes_of(image: ImageFacts, zarr_format: int) -> tuple[Axis, ...]:
@@ -288,37 +278,6 @@ def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, floa
         for a, v, gv in zip(axes, s0, g)
         if a.type == "space" or (a.type is None and a.name.lower() in ("x", "y", "z"))
     }
-
-
-def _image_bytes(image: ImageFacts) -> int | None:
-    if image.itemsize is None or not image.levels:
-        return None
-    return sum(math.prod(lv.shape) for lv in image.levels) * image.itemsize
-
-
-def _summed(images: Sequence[ImageFacts], plate: Plate | None) -> int | None:
-    """Uncompressed bytes of every image read (series); a plate's one field times its fields."""
-    sizes = [_image_bytes(im) for im in images]
-    if sizes[0] is None:
-        return None
-    if plate is not None:
-        return sizes[0] * (plate.field_total or plate.wells * max(plate.fields, 1))
-    return sum(n for n in sizes if n is not None)
-
-
-def _written(images: Sequence[ImageFacts], root: GroupDoc, kind: str, listed: Listed) -> int | None:
-    """Bytes written, as measured by the challenge's converter; else as the CSV lists them."""
-    if kind == "plate":
-        # One field's stats say nothing measured about the whole plate.
-        return listed.written_bytes
-    group_written = _written_of(root.attrs.get("_ome2024_ngff_challenge_stats"))
-    if group_written is not None:
-        return group_written
-    if listed.written_bytes is not None:
-        return listed.written_bytes
-    stats = [im.stats_written for im in images]
-    # A sum over some series only would understate what was written.
-    return sum(stats) if all(s is not None for s in stats) else None  # type: ignore[arg-type]
 
 
 async def harvest(
