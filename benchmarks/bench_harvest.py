@@ -11,6 +11,9 @@
   the challenge's ``load_zarr_stats.py`` does (one dataset after another, its
   documents one by one: zarr.json, ro-crate, every level's zarr.json);
 - counts requests per image dataset (RO-Crate excluded);
+- counts, at the server, the requests and round trips of one dataset of each
+  kind harvested alone (``--counts-only`` for just these): round trips are
+  runs of requests arriving within half the latency of each other;
 - measures peak RSS of a fresh process harvesting ``--memory-datasets``.
 
 The fetcher's per-host limit (default 16) is the bottleneck against one
@@ -146,6 +149,63 @@ async def run_sequential(entries: list[Entry]) -> tuple[float, int]:
         return time.perf_counter() - t0, f.stats.requests
 
 
+def write_count_samples(root: Path) -> dict[str, Path]:
+    """One dataset per kind whose request and round-trip counts are reported."""
+    img = samples.gradient((2, 1024, 768), "uint16")
+    mask = (samples.gradient((1, 512, 384), "uint8") > 128).astype("uint8")
+    return {
+        "image v0.5, 4 levels": samples.write_image(root / "c_v05.zarr", img, version="0.5", levels=4, chunks=(1, 256, 256)),
+        "image v0.5 sharded, 4 levels": samples.write_image(root / "c_shard.zarr", img, version="0.5", levels=4, chunks=(1, 128, 128), shards=(1, 512, 512)),
+        "image v0.4, 4 levels": samples.write_image(root / "c_v04.zarr", img, version="0.4", levels=4, chunks=(1, 256, 256)),
+        "image v0.4, 6 levels": samples.write_image(root / "c_v04_6.zarr", img, version="0.4", levels=6, chunks=(1, 256, 256)),
+        "image v0.4 + 1 label": samples.write_image(root / "c_lab.zarr", img[:1, :512, :384], version="0.4", levels=3, labels={"cells": mask}),
+        "bioformats2raw, 2 series": samples.write_bioformats2raw(root / "c_bf.zarr", [img[None, :1, None], img[None, 1:, None, :512, :384]], levels=3),
+        "plate 8x12, 1 field": samples.write_plate(root / "c_plate.zarr", rows=tuple("ABCDEFGH"), columns=tuple(str(i) for i in range(1, 13)), field_shape=(1, 64, 64)),
+    }
+
+
+def count_trips(times: list[float], latency: float) -> int:
+    """Round trips: runs of arrivals closer than half the latency to the previous one."""
+    trips, last = 0, None
+    for t in sorted(times):
+        if last is None or t - last > latency / 2:
+            trips += 1
+        last = t
+    return trips
+
+
+def count_requests(root: Path, per_host: int) -> dict[str, dict[str, int]]:
+    """Requests and round trips per dataset, counted at the server, RO-Crate aside."""
+    from aiohttp import web
+
+    from generator.dev.server import BackgroundServer, make_app
+
+    datasets = write_count_samples(root)
+    arrivals: list[tuple[float, str]] = []
+
+    async def record(request: web.Request) -> None:
+        arrivals.append((time.monotonic(), request.path))
+        return None
+
+    server = BackgroundServer(make_app(root, latency=LATENCY, hook=record)).start()
+    out: dict[str, dict[str, int]] = {}
+    try:
+        for label, path in datasets.items():
+            arrivals.clear()
+            entry = Entry(url=f"{server.url}/{path.name}", source="bench", collection="counts", listings=())
+
+            async def one() -> None:
+                async with Fetcher(concurrency=per_host, per_host=per_host, allow_private_addresses=True) as f:
+                    await harvest([entry], f)
+
+            asyncio.run(one())
+            seen = [(t, p) for t, p in arrivals if not p.endswith("ro-crate-metadata.json")]
+            out[label] = {"requests": len(seen), "round_trips": count_trips([t for t, _ in seen], LATENCY)}
+    finally:
+        server.stop()
+    return out
+
+
 def memory_child(base: str, rels_file: str, per_host: int) -> None:
     rels = json.loads(Path(rels_file).read_text())
     dt, requests, out = asyncio.run(run_harvest(entries_for(base, rels), per_host))
@@ -161,9 +221,17 @@ def main() -> None:
     ap.add_argument("--memory-datasets", type=int, default=10_000)
     ap.add_argument("--per-host", type=int, default=128)
     ap.add_argument("--memory-child", nargs=2, metavar=("BASE", "RELS"), help=argparse.SUPPRESS)
+    ap.add_argument("--counts-only", action="store_true", help="only the per-kind request and round-trip counts")
     args = ap.parse_args()
     if args.memory_child:
         memory_child(*args.memory_child, args.per_host)
+        return
+    if args.counts_only:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-harvest-counts-"))
+        try:
+            print(json.dumps({"latency_s": LATENCY, "per_dataset": count_requests(tmp, args.per_host)}, indent=2))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-harvest-"))
@@ -210,6 +278,7 @@ def main() -> None:
             "sequential": {"datasets": len(seq_entries), "seconds": round(sdt, 2), "datasets_per_s": round(srate, 2), "requests_per_image_excl_rocrate": round((sreq - len(seq_entries)) / len(seq_entries), 2)},
             "speedup": round(rate / srate, 1),
             "memory": {**mem, "seconds": round(mem["seconds"], 1), "peak_rss_mb": round(mem["peak_rss_mb"], 1)},
+            "per_dataset": count_requests(tmp / "counts", args.per_host),
         }
         print(json.dumps(report, indent=2))
     finally:

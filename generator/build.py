@@ -305,6 +305,7 @@ async def _harvest(
         known_formats=state.get_root_formats(e.url for e in entries) if state is not None else None,
         dataset_seconds=config.dataset_seconds,
         deadline=deadline,
+        plate_wells=config.plate_wells,
     )
     progress.finish()
     memo = state.spec_checks if state is not None else {}

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator.config import DATASET_SECONDS, ThumbnailConfig
+from generator.config import DATASET_SECONDS, PLATE_WELLS, ThumbnailConfig
 from generator.fetch.hosts import HOST_FAILURE_LIMIT
 from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest
@@ -62,6 +62,7 @@ class CheckOptions:
     thumbnail: ThumbnailConfig = field(default_factory=ThumbnailConfig)
     verbose: int = 0
     repo: Path = Path(".")
+    plate_wells: int | None = PLATE_WELLS
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ async def run_check(options: CheckOptions) -> int:
             return 0
         found = await harvest(
             entries, fetcher, thumb_size=options.thumbnail.card_size, thumbnails=options.thumbnails,
-            dataset_seconds=options.dataset_seconds,
+            dataset_seconds=options.dataset_seconds, plate_wells=options.plate_wells,
         )
         datasets = [replace(d, status=decide_status(d)) for d in (d.with_findings(validate(d)) for d in found)]
         if options.thumbnails:

@@ -18,6 +18,7 @@ from generator import __version__
 from generator.config import (
     DATASET_SECONDS,
     DEADLINE_SECONDS,
+    PLATE_WELLS,
     THUMBNAIL_MAX_CHUNKS,
     THUMBNAIL_SECONDS,
     BuildConfig,
@@ -78,6 +79,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--allow-private-addresses", action="store_true",
         help="fetch from loopback, private and link-local addresses (local catalogs and tests; refused by default)",
     )
+    p.add_argument(
+        "--plate-wells", type=_plate_wells, default=PLATE_WELLS, metavar="N|all",
+        help=f"wells of a plate whose documents are read, spread across it (default {PLATE_WELLS}; all: every well)",
+    )
+
+
+def _plate_wells(value: str) -> int | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of wells or 'all', got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1 well")
+    return n
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -147,6 +164,7 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
             seconds=args.thumbnail_seconds,
         ),
         "verbose": _verbosity(args),
+        "plate_wells": args.plate_wells,
     }
 
 

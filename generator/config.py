@@ -23,6 +23,9 @@ THUMBNAIL_MAX_CHUNKS = 1024
 # from what it has: below the Pages workflow's 180-minute timeout, with time
 # left for setup, the site, the cache and the upload.
 DEADLINE_SECONDS = 150 * 60.0
+# A plate's wells whose documents harvest reads, spread across it (``--plate-wells``;
+# None: every well). With one field image each, a 384-well plate costs ~50 documents.
+PLATE_WELLS = 24
 
 
 def default_cache_dir(source: str | None = None) -> Path:
@@ -126,3 +129,4 @@ class BuildConfig:
     sources: SourceLimits = SourceLimits()
     github: GitHubSource | None = None  # set in Actions: listings link to their line on GitHub
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose
+    plate_wells: int | None = PLATE_WELLS  # wells read per plate (None: all)

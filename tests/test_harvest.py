@@ -102,21 +102,22 @@ async def test_v05_image_with_rocrate_channels_and_few_requests(server: StaticSe
     assert [(a.name, a.type, a.unit) for a in ds.axes] == [("c", "channel", None), ("y", "space", "micrometer"), ("x", "space", "micrometer")]
     assert ds.shape == (2, 512, 384) and ds.level0.dtype == "uint16"
     assert [lv.shape for lv in ds.resolutions] == [(2, 512, 384), (2, 256, 192), (2, 128, 96)]
-    # Level 0 and the thumbnail level (the smallest with a side >= 256: level 1) were read.
-    assert [lv.inferred for lv in ds.resolutions] == [False, False, True]
+    # Every level's array document was read (issue 11: real shapes, not inferred ones).
+    assert [lv.inferred for lv in ds.resolutions] == [False, False, False]
     assert ds.resolutions[1].metadata["shape"] == [2, 256, 192]
     assert ds.physical_sizes == {"y": 0.25, "x": 0.25}
     assert [(c.label, c.color, c.window_start, c.window_end, c.active) for c in ds.channels] == [("DAPI", "FF0000", 10, 900, True), ("GFP", "00FF00", 20, 800, False)]
     assert ds.uncompressed_bytes == 2 * (2 * 512 * 384 + 2 * 256 * 192 + 2 * 128 * 96)
-    # RO-Crate facts win; the CSV fills the gap (description).
-    assert ds.name == "Crated name" and ds.license == "https://creativecommons.org/licenses/by/4.0/"
+    # The reviewed CSV's name wins (issue 11); RO-Crate facts beat the other CSV columns.
+    assert ds.name == "csv name" and ds.license == "https://creativecommons.org/licenses/by/4.0/"
     assert ds.organism.id == "NCBITaxon:9606" and ds.organism.label == "Homo sapiens"  # normalised CURIE
     assert ds.modality.id == "FBbi:00000246" and ds.modality.label
     assert ds.description == "from the CSV"
     assert ds.cors is True and ds.written_bytes is None
     assert (ds.source, ds.collection, ds.listings[0].line) == ("test", "c.csv", 2)
     assert ds.documents.image["version"] == "0.5" and "multiscales" in ds.documents.image
-    assert len(requests_for(server, "v05.zarr")) <= 3
+    # The group, each level, and the labels group (absent): requests grow with the levels only.
+    assert len(requests_for(server, "v05.zarr")) == 2 + len(ds.resolutions)
 
 
 async def test_sharded_levels(server: StaticServer) -> None:
@@ -139,7 +140,8 @@ async def test_v04_collection_pays_the_format_probe_once(server: StaticServer) -
         assert ds.level0.metadata["zarr_format"] == 2
         assert len(ds.resolutions) == 4
     counts = sorted(len(requests_for(server, f"v04/{n}.zarr")) for n in "abc")
-    assert counts[-1] <= 4 and counts[:2] == [3, 3]
+    # The group, its 4 levels and the labels group (issue 11: every level read); the first dataset also probed zarr.json.
+    assert counts[-1] <= 7 and counts[:2] == [6, 6]
     assert sum(p.endswith("zarr.json") for p in server.log.paths()) == 1
 
 
@@ -277,8 +279,8 @@ async def test_what_the_listing_says_fills_in_only_where_the_data_is_silent(serv
     columns = dict(name="Listed name", license="CC0-1.0", origin="https://example.org", shape="9,9", written="123", organismId="NCBI:txid9606")
     async with Fetcher(allow_private_addresses=True) as f:
         read, missing = await harvest([entry(server.url_for("v05.zarr"), **columns), entry(server.url_for("missing.zarr"), **columns)], f)
-    # Read: the data's facts win (crate name and license, measured shape); the rest comes from the listing.
-    assert (read.name, read.license, read.shape) == ("Crated name", "https://creativecommons.org/licenses/by/4.0/", (2, 512, 384))
+    # Read: the reviewed CSV's name wins (issue 11), then the data's facts (crate license, measured shape); the rest comes from the listing.
+    assert (read.name, read.license, read.shape) == ("Listed name", "https://creativecommons.org/licenses/by/4.0/", (2, 512, 384))
     assert (read.origin, read.written_bytes) == ("https://example.org", 123) and read.reached
     # Not reached: the listing's descriptive facts, but no array facts nothing confirmed.
     assert (missing.name, missing.license, missing.origin, missing.written_bytes) == ("Listed name", "CC0-1.0", "https://example.org", 123)

@@ -12,12 +12,15 @@ Round trips are the cost that matters (hosts are far away, documents small):
    build state saw before is asked in its own format first; for the others,
    the format that worked is remembered per host and path prefix, so a Zarr
    v2 collection pays the extra probe once;
-2. at the same time: level 0's array document, RO-Crate, and - when the CSV
-   gives level 0's shape - the array document of the level the thumbnail will
-   use. Without a CSV shape that level is chosen once level 0 is known.
+2. at the same time: every level's array document (real shapes, checked
+   against each other: ``structure``), RO-Crate, and the ``labels`` group;
+3. only when there are labels: each label image's document.
 
-Other levels get shapes inferred from the scale ratios. Consolidated metadata
-(v3, inline in ``zarr.json``) replaces every follow-up request it covers.
+Requests grow with the levels only. Containers cost more: a plate reads a
+sample of its wells (``--plate-wells``), one field image each, then the
+first field's levels; a bioformats2raw container reads every series up to
+``containers.SERIES_READ``. Consolidated metadata (v3, inline in
+``zarr.json``) replaces every follow-up request it covers.
 
 Time is bounded per dataset (a wall-clock budget) and for the whole stage (the
 build's deadline); work is handed out host by host, so a host that hangs holds
@@ -27,7 +30,6 @@ a few workers, never all of them.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
@@ -37,19 +39,21 @@ from generator.deadline import Deadline, get_task_end
 from generator.fetch.http import Fetcher
 from generator.harvest.containers import (
     Resolved,
-    get_consolidated_labels,
     get_plate_montage,
+    read_more_series,
     resolve,
 )
 from generator.harvest.image import ImageFacts, read_image
+from generator.harvest.labels import find_labels_group, read_labels
 from generator.harvest.parse import (
     OME_KEYS,
     GroupDoc,
     HarvestProblem,
     _detect_version,
     _kind,
-    _written_of,
 )
+from generator.harvest.plates import PLATE_WELLS
+from generator.harvest.totals import get_uncompressed, get_written, is_file_name
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
     FormatMemory,
@@ -57,7 +61,7 @@ from generator.harvest.reader import (
     optional,
 )
 from generator.harvest.rocrate import _term, parse_rocrate
-from generator.records import Axis, Dataset, Documents, Entry, Findings, Plate
+from generator.records import Axis, Dataset, Documents, Entry, Findings
 from generator.sources.columns import (
     MAX_NDIM,
     Listed,
@@ -76,12 +80,14 @@ async def harvest_one(
     memory: FormatMemory | None = None,
     thumbnails: bool = True,
     known_format: int | None = None,
+    plate_wells: int | None = PLATE_WELLS,
 ) -> Dataset:
     """Harvest one dataset. Never raises for dataset problems: they go into ``errors``.
 
     ``thumbnails`` False skips what only the thumbnail stage needs (a plate's
     montage); ``known_format`` is the Zarr format the build state saw the
-    dataset in, if any.
+    dataset in, if any; ``plate_wells`` how many of a plate's wells are read
+    (None: all).
     """
     listed = parse_listed(entry.columns)
     reader = Reader(entry.url, fetcher, memory if memory is not None else FormatMemory())
@@ -91,7 +97,9 @@ async def harvest_one(
         except HarvestProblem as p:
             # No group at all: the listing's own kind and shape are not confirmed by anything.
             return _unread(entry, listed, p, array_facts=False)
-        return await _harvest_group(entry, listed, reader, root, thumb_size=thumb_size, thumbnails=thumbnails)
+        return await _harvest_group(
+            entry, listed, reader, root, thumb_size=thumb_size, thumbnails=thumbnails, plate_wells=plate_wells
+        )
     except HarvestProblem as p:
         return _unread(entry, listed, p)
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -124,41 +132,53 @@ def _check_ome(root: GroupDoc) -> None:
 
 
 async def _harvest_group(
-    entry: Entry, listed: Listed, reader: Reader, root: GroupDoc, *, thumb_size: int, thumbnails: bool
+    entry: Entry, listed: Listed, reader: Reader, root: GroupDoc, *, thumb_size: int, thumbnails: bool,
+    plate_wells: int | None = PLATE_WELLS,
 ) -> Dataset:
     _check_ome(root)
     kind = _kind(root.ome)
-    rocrate_task = asyncio.ensure_future(
+    tasks: list[asyncio.Future[Any]] = []
+
+    def start(coro: Any) -> asyncio.Future[Any]:
+        tasks.append(asyncio.ensure_future(coro))
+        return tasks[-1]
+
+    rocrate_task = start(
         optional(reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE))
     )
+    # An image's labels group is asked for beside its levels: no round trip of its own.
+    labels_task = start(find_labels_group(reader, "")) if kind == "image" else None
     try:
-        resolved = await resolve(kind, reader, root, listed)
+        resolved = await resolve(kind, reader, root, listed, plate_wells=plate_wells)
+        if labels_task is None and (kind == "bioformats2raw" or reader.consolidated):
+            labels_task = start(find_labels_group(reader, resolved.image.path))
+        series_task = start(read_more_series(reader, resolved)) if kind == "bioformats2raw" else None
         try:
-            image, found = await read_image(
-                reader,
-                resolved.image,
-                thumb_size=thumb_size,
-                csv_shape=listed.shape if resolved.listed_shape_applies else None,
-                need_written=listed.written_bytes is None and kind != "plate",
-            )
+            image, found = await read_image(reader, resolved.image)
         except HarvestProblem as p:
             raise p.after(resolved.found) from None
+        labels_group = await labels_task if labels_task is not None else None
+        label_names, label_images, label_found = (
+            await read_labels(reader, labels_group) if labels_group is not None else ((), (), Findings())
+        )
+        more_series, series_found = await series_task if series_task is not None else ((), Findings())
     except BaseException:
-        # Out of time or a problem: the crate is not needed, and must not hold the dataset past its budget.
-        rocrate_task.cancel()
+        # Out of time or a problem: the reads under way are not needed, and must not hold the dataset past its budget.
+        for t in tasks:
+            t.cancel()
         raise
     rocrate = await rocrate_task
     plate = resolved.plate
     if plate is not None and thumbnails:
         plate = await get_plate_montage(reader, plate, image.levels)
-    labels = get_consolidated_labels(reader, resolved.image.path)
-    if labels is not None:
-        resolved = replace(resolved, labels=labels)
+    if labels_group is not None:
+        resolved = replace(resolved, labels=label_names)
     # Parsed as the group entered, before its attributes were bounded (see Reader._group).
     channels, channel_found = resolved.image.channels
     crate, crate_found = _crate_facts(rocrate)
-    found = resolved.found + found + channel_found + crate_found
-    return _record(entry, listed, root, kind, replace(resolved, plate=plate), image, crate, channels, found)
+    found = resolved.found + found + series_found + label_found + channel_found + crate_found
+    record = _record(entry, listed, root, kind, replace(resolved, plate=plate), (image, *more_series), crate, channels, found)
+    return replace(record, label_images=label_images)
 
 
 def _crate_facts(rocrate: tuple[Any, Any] | None) -> tuple[dict[str, Any], Findings]:
@@ -176,18 +196,25 @@ def _record(
     root: GroupDoc,
     kind: str,
     resolved: Resolved,
-    image: ImageFacts,
+    images: tuple[ImageFacts, ...],
     crate: Mapping[str, Any],
     channels: tuple,
     found: Findings,
 ) -> Dataset:
-    """The harvested record, built once; the listing fills in only where the data is silent."""
+    """The harvested record, built once from the described image (and the other series read).
+
+    The name is what the submitter wrote in the reviewed CSV, else the
+    RO-Crate's, else a multiscales name that is more than a file name, else
+    the URL's last segment."""
+    image = images[0]
     ms = image.multiscale
     axes = _axes_of(image, root.zarr_format)
     version = _detect_version(root)
     if version is None and resolved.image is not root:
         version = _detect_version(resolved.image)
     ms_name = ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None
+    if ms_name is not None and is_file_name(ms_name, entry.url, image.path):
+        ms_name = None
     container = resolved.container
     # The reader bounded what the groups keep as they entered; say what it dropped.
     found = found + resolved.image.findings + (container.findings if container is not None else Findings())
@@ -201,7 +228,7 @@ def _record(
         warnings=found.warnings,
         ngff_version=version if version is not None else (ms.version or None),
         zarr_format=root.zarr_format,
-        name=crate.get("name") or ms_name or listed.name or url_name(entry.url),
+        name=listed.name or crate.get("name") or ms_name or url_name(entry.url),
         description=crate.get("description") or listed.description,
         license=crate.get("license") or listed.license,
         origin=listed.origin,
@@ -212,8 +239,8 @@ def _record(
         resolutions=image.levels,
         physical_sizes=_physical_sizes(image, axes),
         channels=channels,
-        uncompressed_bytes=_uncompressed(image, resolved.plate),
-        written_bytes=_written(image, root, kind, listed),
+        uncompressed_bytes=get_uncompressed(images, resolved.plate),
+        written_bytes=get_written(images, root, kind, listed),
         plate=resolved.plate,
         series=resolved.series or listed.series,
         labels=resolved.labels,
@@ -223,7 +250,9 @@ def _record(
             image=image.ome,
             container=container.ome if container is not None else None,
             container_kind=kind if container is not None else None,  # type: ignore[arg-type]
+            arrays=image.arrays,
         ),
+        series_read=len(images) if kind == "bioformats2raw" else 0,
     )
 
 
@@ -251,23 +280,6 @@ def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, floa
     }
 
 
-def _uncompressed(image: ImageFacts, plate: Plate | None) -> int | None:
-    if image.itemsize is None or not image.levels:
-        return None
-    total = sum(math.prod(lv.shape) for lv in image.levels) * image.itemsize
-    return total * plate.wells * max(plate.fields, 1) if plate is not None else total
-
-
-def _written(image: ImageFacts, root: GroupDoc, kind: str, listed: Listed) -> int | None:
-    """Bytes written, as measured by the challenge's converter; else as the CSV lists them."""
-    if kind == "plate":
-        # One field's stats say nothing measured about the whole plate.
-        return listed.written_bytes
-    group_written = _written_of(root.attrs.get("_ome2024_ngff_challenge_stats"))
-    written = group_written if group_written is not None else image.stats_written
-    return written if written is not None else listed.written_bytes
-
-
 async def harvest(
     entries: Sequence[Entry],
     fetcher: Fetcher,
@@ -278,6 +290,7 @@ async def harvest(
     known_formats: Mapping[str, int] | None = None,
     dataset_seconds: float | None = None,
     deadline: Deadline | None = None,
+    plate_wells: int | None = PLATE_WELLS,
 ) -> list[Dataset]:
     """Harvest every entry; output order is entry order.
 
@@ -314,6 +327,7 @@ async def harvest(
                 ds = await _harvest_in_time(
                     e, fetcher, dataset_seconds, deadline,
                     thumb_size=thumb_size, memory=memory, thumbnails=thumbnails, known_format=known.get(e.url),
+                    plate_wells=plate_wells,
                 )
             finally:
                 schedule.done(group)

@@ -1,9 +1,9 @@
-"""One image's multiscales: its levels' array documents, read with the fewest round trips."""
+"""One image's multiscales: every level's array document, read in one round trip."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from generator.harvest.parse import (
@@ -11,13 +11,13 @@ from generator.harvest.parse import (
     HarvestProblem,
     Multiscale,
     _join_path,
+    _kept_array_document,
     _level_written,
-    infer_shape,
     parse_level,
     parse_multiscales,
 )
 from generator.harvest.reader import Reader
-from generator.plan import get_unread_planned_level, pick_thumbnail_level
+from generator.harvest.structure import check_dimension_names, check_levels_exist, check_pyramid
 from generator.records import Findings, Level
 
 
@@ -28,17 +28,20 @@ class ImageFacts:
     multiscale: Multiscale
     levels: tuple[Level, ...]
     itemsize: int | None
-    stats_written: int | None  # sum of _ome2024_ngff_challenge_stats over all levels, when all were read
+    stats_written: int | None  # sum of _ome2024_ngff_challenge_stats over all levels, when all have them
+    # Level path -> array document as served (kept within bounds), None where missing.
+    arrays: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
 
 
-async def read_image(
-    reader: Reader, group: GroupDoc, *, thumb_size: int, csv_shape: tuple[int, ...] | None, need_written: bool
-) -> tuple[ImageFacts, Findings]:
-    """The image in ``group``: its levels (read or inferred) and what was wrong with them.
+async def read_image(reader: Reader, group: GroupDoc) -> tuple[ImageFacts, Findings]:
+    """The image in ``group``: every level's array document, read at once, and what was wrong.
 
+    One round trip after the group document, whatever the number of levels:
+    real shapes for every level (writers that round down make a level
+    smaller than its scale says), and the validator's cross-document checks.
     Raises HarvestProblem when the multiscales name no level, or the host
     stops answering or answers with no Zarr document; a level document that
-    is broken is a finding instead.
+    is missing or broken is a finding instead.
     """
     ms = parse_multiscales(group.ome)
     if not ms.paths:
@@ -47,11 +50,9 @@ async def read_image(
             raise HarvestProblem("multiscales[0]: no usable datasets", found=ms.findings)
         raise HarvestProblem(errors[-1], found=Findings(errors[:-1], ms.findings.warnings))
     try:
-        facts, found = await _read_levels(reader, group, ms, thumb_size=thumb_size, csv_shape=csv_shape)
+        facts, found = await _read_levels(reader, group, ms)
     except HarvestProblem as p:
         raise p.after(ms.findings) from None
-    facts, more = await _sum_written(reader, facts, read_missing=need_written)
-    found += more
     return facts, ms.findings + found
 
 
@@ -61,121 +62,38 @@ def _is_host_fault(p: HarvestProblem) -> bool:
     return p.unreachable or p.not_a_document
 
 
-def _first_reads(ms: Multiscale, csv_shape: tuple[int, ...] | None, thumb_size: int) -> list[int]:
-    """Level 0 and - when the CSV tells us level 0's shape - the thumbnail level, to read together."""
-    wanted = [0]
-    if csv_shape:
-        guess_shapes = [infer_shape(csv_shape, ms.scales[0], s) for s in ms.scales]
-        if guess_shapes and guess_shapes[0] is not None:
-            guess_shapes[0] = csv_shape
-            t = pick_thumbnail_level(guess_shapes, ms.axes, thumb_size)
-            if t != 0:
-                wanted.append(t)
-    return wanted
-
-
-async def _read_levels(
-    reader: Reader, group: GroupDoc, ms: Multiscale, *, thumb_size: int, csv_shape: tuple[int, ...] | None
-) -> tuple[ImageFacts, Findings]:
+async def _read_levels(reader: Reader, group: GroupDoc, ms: Multiscale) -> tuple[ImageFacts, Findings]:
     base = group.path
     fmt = reader.zarr_format or 3
-    # Without levels the group's facts (kind, version, attributes) still go to the report and validation.
-    empty = ImageFacts(base, group.ome, ms, (), None, None)
-    wanted = _first_reads(ms, csv_shape, thumb_size)
-    docs: dict[int, Any] = {}
-    results = await asyncio.gather(*(reader.array(_join_path(base, ms.paths[i])) for i in wanted), return_exceptions=True)
-    for i, r in zip(wanted, results):
-        if isinstance(r, BaseException):
-            if isinstance(r, HarvestProblem) and not _is_host_fault(r):
-                return empty, Findings.error(r.message)
-            raise r
-        docs[i] = r
-    try:
-        level0, itemsize = parse_level(ms.paths[0], docs[0], fmt, ms.scales[0])
-    except HarvestProblem as p:
-        return empty, Findings.error(p.message)
-    shapes: list[tuple[int, ...] | None] = [infer_shape(level0.shape, ms.scales[0], s) for s in ms.scales]
-    shapes[0] = level0.shape
-    found = Findings()
-    t = pick_thumbnail_level(shapes, ms.axes, thumb_size)
-    if t not in docs:
-        try:
-            docs[t] = await reader.array(_join_path(base, ms.paths[t]))
-        except HarvestProblem as p:
-            if _is_host_fault(p):
-                raise
-            found += Findings.error(p.message)
-    levels, more = _levels(reader, base, ms, docs, level0, shapes)
-    levels, again = await _read_replanned(reader, base, ms, levels, thumb_size)
-    return ImageFacts(base, group.ome, ms, levels, itemsize, None), found + more + again
-
-
-async def _read_replanned(
-    reader: Reader, base: str, ms: Multiscale, levels: tuple[Level, ...], thumb_size: int
-) -> tuple[tuple[Level, ...], Findings]:
-    """Read the level the plan moves to once real shapes are known (writers that round down
-    make a level smaller than inferred), so the thumbnail stage never fetches a document."""
-    again = get_unread_planned_level(levels, ms.axes, thumb_size)
-    if again is None:
-        return levels, Findings()
-    lv = levels[again]
-    try:
-        doc = await reader.array(_join_path(base, lv.path))
-        read = parse_level(lv.path, doc, reader.zarr_format or 3, lv.scale)[0]
-    except HarvestProblem as p:
-        if _is_host_fault(p):
-            raise
-        return levels, Findings.error(p.message)
-    return levels[:again] + (read,) + levels[again + 1 :], Findings()
-
-
-def _levels(
-    reader: Reader, base: str, ms: Multiscale, docs: Mapping[int, Any], level0: Level, shapes: list[tuple[int, ...] | None]
-) -> tuple[tuple[Level, ...], Findings]:
-    """Every level: parsed where its document is at hand, else inferred from the scales."""
+    results = await asyncio.gather(*(reader.array(_join_path(base, p)) for p in ms.paths), return_exceptions=True)
+    arrays: dict[str, Mapping[str, Any] | None] = {}
     levels: list[Level] = []
+    itemsize: int | None = None
     errors: list[str] = []
-    for i, path in enumerate(ms.paths):
-        doc = docs.get(i, reader.consolidated.get(_join_path(base, path)))
+    for i, (path, r) in enumerate(zip(ms.paths, results)):
+        if isinstance(r, BaseException):
+            if not isinstance(r, HarvestProblem) or _is_host_fault(r):
+                raise r
+            arrays[path] = None
+            if "not found" not in r.message:
+                errors.append(r.message)
+            continue
+        arrays[path] = _kept_array_document(r) if isinstance(r, dict) else None
+        try:
+            lv, size = parse_level(path, r, fmt, ms.scales[i])
+        except HarvestProblem as p:
+            errors.append(p.message)
+            continue
+        separator = r.get("dimension_separator") if fmt == 2 else None
+        levels.append(replace(lv, dimension_separator=separator if isinstance(separator, str) else None))
         if i == 0:
-            lv = level0
-        elif doc is not None:
-            try:
-                lv = parse_level(path, doc, reader.zarr_format or 3, ms.scales[i])[0]
-            except HarvestProblem as p:
-                errors.append(p.message)
-                continue
-        else:
-            shape = shapes[i]
-            if shape is None:
-                errors.append(f"multiscales[0].datasets[{i}]: cannot infer the shape of level {path!r} (no usable scale)")
-                continue
-            lv = Level(path=path, shape=shape, dtype=level0.dtype, scale=ms.scales[i], inferred=True)
-        levels.append(lv)
-    return tuple(levels), Findings(errors=tuple(errors))
-
-
-async def _sum_written(reader: Reader, facts: ImageFacts, *, read_missing: bool) -> tuple[ImageFacts, Findings]:
-    """Sum the challenge's written-bytes stats over all levels, reading the inferred ones if
-    ``read_missing`` (nothing else says what was written)."""
-    levels = list(facts.levels)
-    stats = [_level_written(lv.metadata) for lv in levels if lv.metadata is not None]
-    if not any(s is not None for s in stats):
-        return facts, Findings()
-    errors: list[str] = []
-    missing = [i for i, lv in enumerate(levels) if lv.inferred]
-    if missing and read_missing:
-        # Only challenge-converted data carries these stats; read the rest to sum them honestly.
-        more = await asyncio.gather(*(reader.array(_join_path(facts.path, levels[i].path)) for i in missing), return_exceptions=True)
-        for i, doc in zip(missing, more):
-            if isinstance(doc, BaseException):
-                continue  # a sum over some levels would understate what was written
-            try:
-                levels[i] = parse_level(levels[i].path, doc, reader.zarr_format or 3, levels[i].scale)[0]
-            except HarvestProblem as p:
-                errors.append(p.message)
-        stats = [_level_written(lv.metadata) for lv in levels]
-        missing = [i for i, lv in enumerate(levels) if lv.inferred]
-    written = sum(s or 0 for s in stats) if not missing else None
-    facts = ImageFacts(facts.path, facts.ome, facts.multiscale, tuple(levels), facts.itemsize, written)
-    return facts, Findings(errors=tuple(errors))
+            itemsize = size
+    doc_name = "zarr.json" if fmt == 3 else ".zarray"
+    found = check_levels_exist(ms.paths, arrays, doc_name, base) + Findings(errors=tuple(errors))
+    if not levels or levels[0].path != ms.paths[0]:
+        # Without level 0 the record has no array facts; its group still goes to validation.
+        return ImageFacts(base, group.ome, ms, (), None, None, arrays), found
+    found += check_pyramid(levels) + check_dimension_names(levels, ms.axes)
+    stats = [_level_written(lv.metadata) for lv in levels]
+    written = sum(s or 0 for s in stats) if len(levels) == len(ms.paths) and all(s is not None for s in stats) else None
+    return ImageFacts(base, group.ome, ms, tuple(levels), itemsize, written, arrays), found

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
+from generator.config import PLATE_WELLS  # noqa: F401 (the resolvers take their default from here)
 from generator.harvest.parse import MAX_SERIES, HarvestProblem, _type_name, is_safe_path
 from generator.records import Plate
 
@@ -14,6 +16,21 @@ MAX_WELLS = 100_000
 # A 1536-well plate (32 x 48) is the largest real format; ten times that
 # bounds the dataset page and the thumbnail montage, which draw every cell.
 MAX_PLATE_GRID = 16_384
+
+
+
+def get_well_sample(n_wells: int, size: int | None) -> tuple[int, ...]:
+    """Indices of ``size`` wells spread evenly from the first to the last (all when ``size`` is None).
+
+    Deterministic, so a rebuild reads the same wells; the first well is
+    always in, as it is the one whose field the record describes.
+    """
+    if size is None or size >= n_wells:
+        return tuple(range(n_wells))
+    if size <= 1:
+        return (0,) if n_wells else ()
+    # Rounding half up keeps the picks distinct (round() ties to even and may repeat one).
+    return tuple(sorted({math.floor(i * (n_wells - 1) / (size - 1) + 0.5) for i in range(size)}))
 
 
 def _first_well_image(well_ome: Mapping[str, Any], where: str) -> tuple[str, list[str]]:

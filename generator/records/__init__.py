@@ -7,7 +7,7 @@ that way). Mappings inside records are read-only (``readonly.ReadOnlyDict``).
 
 - ``listing``: where a dataset was listed (``Listing``, ``Entry``, ``RowError``);
 - ``array``: what its arrays are (``Axis``, ``Channel``, ``Level``, ``Plate``,
-  ``FieldImage``, ``Term``, ``Thumbnail``);
+  ``FieldImage``, ``LabelImage``, ``Term``, ``Thumbnail``);
 - ``dataset``: what the build found (``Findings``, ``Documents``, ``Dataset``,
   ``Catalog``).
 """
@@ -16,6 +16,8 @@ from generator.records.array import (
     Axis,
     Channel,
     FieldImage,
+    LabelColor,
+    LabelImage,
     Level,
     Plate,
     Term,
@@ -45,6 +47,8 @@ __all__ = [
     "FieldImage",
     "Findings",
     "Kind",
+    "LabelColor",
+    "LabelImage",
     "Level",
     "Listing",
     "Plate",

@@ -67,6 +67,9 @@ class Level:
     # The shape was stated by the CSV listing, not read from the data (offline
     # records): ``path`` is then a placeholder. Internal, like ``metadata``.
     listed: bool = False
+    # A Zarr v2 array's chunk key separator ("." or "/"), as its document says; None for v3
+    # or when unsaid (the spec's nested layout is a rule for 0.2-0.4).
+    dimension_separator: str | None = None
 
     def __post_init__(self) -> None:
         if self.metadata is not None and type(self.metadata) is not ReadOnlyDict:
@@ -86,6 +89,7 @@ class Level:
         if with_metadata:
             d["metadata"] = self.metadata
             d["listed"] = self.listed
+            d["dimension_separator"] = self.dimension_separator
         return d
 
     @classmethod
@@ -104,6 +108,7 @@ class Level:
             inferred=bool(d.get("inferred", False)),
             metadata=d.get("metadata"),
             listed=bool(d.get("listed", False)),
+            dimension_separator=d.get("dimension_separator"),
         )
 
 
@@ -142,6 +147,12 @@ class Plate:
     field_paths: tuple[str, ...] = ()
     # The fields a montage draws, with their lowest level's array document (internal).
     montage: tuple[FieldImage, ...] = ()
+    # Well documents harvest read (a sample spread across the plate; 0: none read, as offline).
+    wells_read: int = 0
+    # Field images over the whole plate: counted in the wells read, extrapolated when
+    # those were a sample (``estimated``); 0 when unknown.
+    field_total: int = 0
+    estimated: bool = False
 
     def to_dict(self, *, internal: bool = False) -> dict[str, Any]:
         d = {
@@ -153,6 +164,9 @@ class Plate:
             "column_names": list(self.column_names),
             "well_paths": list(self.well_paths),
             "field_paths": list(self.field_paths),
+            "wells_read": self.wells_read,
+            "field_total": self.field_total,
+            "estimated": self.estimated,
         }
         if internal:
             d["montage"] = [f.to_dict() for f in self.montage]
@@ -170,6 +184,59 @@ class Plate:
             well_paths=tuple(d.get("well_paths") or ()),
             field_paths=tuple(d.get("field_paths") or ()),
             montage=tuple(FieldImage.from_dict(x) for x in d.get("montage") or ()),
+            wells_read=int(d.get("wells_read") or 0),
+            field_total=int(d.get("field_total") or 0),
+            estimated=bool(d.get("estimated", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelColor:
+    """One ``image-label`` colour: a label value and its RGBA (0-255 each)."""
+
+    label_value: float
+    rgba: tuple[int, int, int, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label_value": self.label_value, "rgba": list(self.rgba)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelColor:
+        r, g, b, a = (int(v) for v in d["rgba"])
+        return cls(label_value=d["label_value"], rgba=(r, g, b, a))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelImage:
+    """One label image under an image's ``labels`` group, as harvest read it.
+
+    ``colors`` and ``properties`` are its ``image-label`` lists (bounded);
+    ``has_multiscales`` False when the group holds no pyramid.
+    """
+
+    name: str
+    colors: tuple[LabelColor, ...] = ()
+    properties: tuple[Mapping[str, Any], ...] = ()
+    has_multiscales: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "properties", tuple(freeze(p) for p in self.properties))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "colors": [c.to_dict() for c in self.colors],
+            "properties": [dict(p) for p in self.properties],
+            "has_multiscales": self.has_multiscales,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelImage:
+        return cls(
+            name=str(d["name"]),
+            colors=tuple(LabelColor.from_dict(c) for c in d.get("colors") or ()),
+            properties=tuple(d.get("properties") or ()),
+            has_multiscales=bool(d.get("has_multiscales", True)),
         )
 
 

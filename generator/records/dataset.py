@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from generator.readonly import EMPTY, ReadOnlyDict, freeze, freeze_optional
-from generator.records.array import Axis, Channel, Level, Plate, Term, Thumbnail
+from generator.records.array import Axis, Channel, LabelImage, Level, Plate, Term, Thumbnail
 from generator.records.listing import Listing, RowError, get_dataset_id
 
 Kind = Literal["image", "plate", "well", "bioformats2raw", "labels", "unknown"]
@@ -56,23 +56,33 @@ class Documents:
     ``image`` is the image's OME object (v3 ``attributes.ome``, or the v2
     ``.zattrs``). ``container`` is that of the group the image was found in
     (a plate, well, bioformats2raw or labels group), with ``container_kind``
-    saying which. Internal: kept in the build state, never in ``catalog.json``.
+    saying which. ``arrays`` maps each level path of the image's multiscales
+    to its array document as served (``zarr.json`` or ``.zarray``), None
+    where it is missing or was not read. Internal: kept in the build state,
+    never in ``catalog.json``.
     """
 
     image: Mapping[str, Any]
     container: Mapping[str, Any] | None = None
     container_kind: Kind | None = None
+    arrays: Mapping[str, Mapping[str, Any] | None] = field(default_factory=lambda: EMPTY)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", freeze(self.image))
         object.__setattr__(self, "container", freeze_optional(self.container))
+        object.__setattr__(self, "arrays", ReadOnlyDict((k, freeze_optional(v)) for k, v in self.arrays.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"image": self.image, "container": self.container, "container_kind": self.container_kind}
+        return {"image": self.image, "container": self.container, "container_kind": self.container_kind, "arrays": self.arrays}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Documents:
-        return cls(image=d.get("image") or EMPTY, container=d.get("container"), container_kind=d.get("container_kind"))
+        return cls(
+            image=d.get("image") or EMPTY,
+            container=d.get("container"),
+            container_kind=d.get("container_kind"),
+            arrays=d.get("arrays") or EMPTY,
+        )
 
     @classmethod
     def from_legacy(cls, attributes: Mapping[str, Any]) -> Documents:
@@ -134,6 +144,10 @@ class Dataset:
     # random bytes): the error saying so, which is also among ``errors``. A
     # host fault: a last good record is kept instead (``history.decide_status``).
     not_a_document: str | None = None
+    # The label images found under the image's ``labels`` group, with their colours.
+    label_images: tuple[LabelImage, ...] = ()
+    # Series of a bioformats2raw container whose images were read (sizes sum over them).
+    series_read: int = 0
 
     def __post_init__(self) -> None:
         if type(self.physical_sizes) is not ReadOnlyDict:
@@ -207,8 +221,10 @@ class Dataset:
             "thumbnail_large": self.thumbnail.detail if self.thumbnail else None,
             "first_seen": self.first_seen,
             "last_ok": self.last_ok,
+            "series_read": self.series_read,
         }
         if internal:
+            d["label_images"] = [x.to_dict() for x in self.label_images]
             d["thumbnail_record"] = self.thumbnail.to_dict() if self.thumbnail else None
             d["documents"] = self.documents.to_dict() if self.documents else None
             d["reached"] = self.reached
@@ -253,6 +269,8 @@ class Dataset:
             documents=_documents_from(d),
             reached=bool(d.get("reached", d.get("status") not in ("unreachable", "stale"))),
             not_a_document=d.get("not_a_document"),
+            label_images=tuple(LabelImage.from_dict(x) for x in d.get("label_images") or ()),
+            series_read=int(d.get("series_read") or 0),
         )
 
 

@@ -128,6 +128,7 @@ class PlateMap:
     rows: tuple[tuple[str, tuple[bool, ...]], ...]
     wells: int
     fields: int
+    read: str = ""  # what harvest read: "Checked 24 of 384 wells; ..." ("" when nothing was read)
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,18 @@ def get_plate_map(p: Plate) -> PlateMap:
         rows=tuple((r, tuple((r, c) in present for c in col_names)) for r in row_names),
         wells=p.wells,
         fields=p.fields,
+        read=get_plate_read(p),
     )
+
+
+def get_plate_read(p: Plate) -> str:
+    """What harvest read of the plate, in words: the sizes stand on it."""
+    if not p.wells_read:
+        return ""
+    said = f"Checked {p.wells_read:,} of {p.wells:,} wells, one field image each"
+    if p.field_total:
+        said += f"; {p.field_total:,} field images in all" + (" (estimated from the wells checked)" if p.estimated else "")
+    return said + "."
 
 
 def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
@@ -124,7 +135,7 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
         ("Data type", d.level0.dtype if d.level0 and d.level0.dtype else "–"),
         ("Resolution levels", str(len(d.resolutions))),
         ("Size (written)", format_bytes(d.written_bytes) if d.written_bytes is not None else "not measured"),
-        ("Size (uncompressed)", format_bytes(d.uncompressed_bytes) if d.uncompressed_bytes is not None else "not known"),
+        ("Size (uncompressed)", _uncompressed(d)),
         ("Organism", term_label(d.organism) or "–"),
         ("Imaging modality", term_label(d.modality) or "–"),
         ("Source", d.source or "–"),
@@ -134,7 +145,8 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
     if d.image_path:
         facts.append(("Image path", d.image_path))
     if d.series:
-        facts.append(("Series", ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "")))
+        read = f" ({d.series_read} read; sizes sum over those)" if d.series_read else ""
+        facts.append(("Series", ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "") + read))
     if d.labels:
         facts.append(("Labels", ", ".join(d.labels)))
     if d.first_seen:
@@ -142,6 +154,15 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
     if d.last_ok:
         facts.append(("Last harvested", format_time(d.last_ok)))
     return tuple(facts)
+
+
+def _uncompressed(d: Dataset) -> str:
+    if d.uncompressed_bytes is None:
+        return "not known"
+    p = d.plate
+    if p is not None and p.estimated:
+        return f"{format_bytes(d.uncompressed_bytes)} (estimated from {p.wells_read:,} of {p.wells:,} wells)"
+    return format_bytes(d.uncompressed_bytes)
 
 
 def get_links(d: Dataset, name: str) -> tuple[Link, ...]:
