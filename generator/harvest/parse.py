@@ -14,9 +14,10 @@ from generator.fetch.base import Response
 from generator.records import Axis, Channel, Findings, Level
 from generator.sources.columns import MAX_DIM, MAX_NDIM
 from generator.text import DocumentError, clean_text, parse_json_document
+from generator.harvest.transforms import get_output_system, get_system_axes, parse_placement
 
 MAX_LEVELS = 64
-OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
+OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label", "scene")
 MAX_CHANNELS = 1024
 
 
@@ -203,21 +204,11 @@ class Multiscale:
     name: str | None
     version: str | None
     findings: Findings
-
-
-def _scale_of(transforms: Any, where: str) -> tuple[tuple[float, ...] | None, tuple[str, ...]]:
-    """The first usable scale transformation, and a message for each unusable one before it."""
-    if not isinstance(transforms, list):
-        return None, ()
-    bad: list[str] = []
-    for t in transforms[:16]:
-        if isinstance(t, dict) and t.get("type") == "scale":
-            s = t.get("scale")
-            if isinstance(s, list) and len(s) <= MAX_NDIM and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s):
-                return tuple(float(v) for v in s), tuple(bad)
-            if s is not None:
-                bad.append(f"{where}: scale must be a list of numbers")
-    return None, tuple(bad)
+    # Per level: the translation of its placement (None when not stated).
+    translations: tuple[tuple[float, ...] | None, ...] = ()
+    global_translation: tuple[float, ...] | None = None
+    # 0.6: the coordinate system the datasets map into (the axes are its axes).
+    system: str | None = None
 
 
 def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
@@ -225,22 +216,38 @@ def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
     ms = ome.get("multiscales")
     if not isinstance(ms, list) or not ms:
         raise HarvestProblem("multiscales: expected a non-empty list, got " + _type_name(ms))
-    m = ms[0]
-    if not isinstance(m, dict):
-        raise HarvestProblem(f"multiscales[0]: expected an object, got {_type_name(m)}")
+    return parse_multiscale(ms[0], 0)
+
+
+def parse_all_multiscales(ome: Mapping[str, Any], limit: int = 16) -> tuple[Multiscale, ...]:
+    """Every multiscale of an image (up to ``limit``), each parsed as ``parse_multiscale``."""
+    ms = ome.get("multiscales")
+    if not isinstance(ms, list):
+        return ()
+    out = []
+    for i, m in enumerate(ms[:limit]):
+        try:
+            out.append(parse_multiscale(m, i))
+        except HarvestProblem:
+            continue
+    return tuple(out)
+
+
+def _parse_axes(m: Mapping[str, Any], where: str, system: str | None) -> tuple[tuple[Axis, ...], list[str], str | None]:
     errors: list[str] = []
     axes: list[Axis] = []
     raw_axes = m.get("axes")
     if raw_axes is None and isinstance(m.get("coordinateSystems"), list):
-        # OME-NGFF 0.6 moved the axes into named coordinate systems.
-        systems = [cs for cs in m["coordinateSystems"][:16] if isinstance(cs, dict) and isinstance(cs.get("axes"), list)]
-        raw_axes = systems[0]["axes"] if systems else None
+        # OME-NGFF 0.6 moved the axes into named coordinate systems: the one the datasets map into.
+        raw_axes, system = get_system_axes(m["coordinateSystems"], system)
+    else:
+        system = None
     if raw_axes is None:
-        errors.append("multiscales[0]: missing 'axes'")
+        errors.append(f"{where}: missing 'axes'")
     elif not isinstance(raw_axes, list):
-        errors.append(f"multiscales[0].axes: expected a list, got {_type_name(raw_axes)}")
+        errors.append(f"{where}.axes: expected a list, got {_type_name(raw_axes)}")
     elif len(raw_axes) > MAX_NDIM:
-        errors.append(f"multiscales[0].axes: {len(raw_axes)} axes is more than the {MAX_NDIM} supported")
+        errors.append(f"{where}.axes: {len(raw_axes)} axes is more than the {MAX_NDIM} supported")
     else:
         for i, a in enumerate(raw_axes):
             if isinstance(a, str):  # OME-NGFF 0.3 listed axis names only
@@ -248,39 +255,62 @@ def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
             elif isinstance(a, dict) and isinstance(a.get("name"), str):
                 axes.append(Axis(name=a["name"][:64], type=_text(a.get("type")), unit=_text(a.get("unit"))))
             else:
-                errors.append(f"multiscales[0].axes[{i}]: missing 'name'")
+                errors.append(f"{where}.axes[{i}]: missing 'name'")
+    return tuple(axes), errors, system
+
+
+def parse_multiscale(m: Any, index: int) -> Multiscale:
+    """One multiscale: axes, level paths and placements; problems become messages."""
+    where = f"multiscales[{index}]"
+    if not isinstance(m, dict):
+        raise HarvestProblem(f"{where}: expected an object, got {_type_name(m)}")
+    found = Findings()
     paths: list[str] = []
     scales: list[tuple[float, ...] | None] = []
+    translations: list[tuple[float, ...] | None] = []
+    system: str | None = None
     datasets = m.get("datasets")
     if datasets is None:
-        errors.append("multiscales[0]: missing 'datasets'")
+        found += Findings.error(f"{where}: missing 'datasets'")
     elif not isinstance(datasets, list) or not datasets:
-        errors.append("multiscales[0].datasets: expected a non-empty list")
+        found += Findings.error(f"{where}.datasets: expected a non-empty list")
     else:
         if len(datasets) > MAX_LEVELS:
-            errors.append(f"multiscales[0].datasets: {len(datasets)} levels; only the first {MAX_LEVELS} are read")
+            found += Findings.error(f"{where}.datasets: {len(datasets)} levels; only the first {MAX_LEVELS} are read")
         for i, d in enumerate(datasets[:MAX_LEVELS]):
             path = d.get("path") if isinstance(d, dict) else None
             if not isinstance(path, str):
-                errors.append(f"multiscales[0].datasets[{i}]: missing 'path'")
+                found += Findings.error(f"{where}.datasets[{i}]: missing 'path'")
                 continue
             if not is_safe_path(path):
-                errors.append(f"multiscales[0].datasets[{i}].path: unsafe path {_short(path)}")
+                found += Findings.error(f"{where}.datasets[{i}].path: unsafe path {_short(path)}")
                 continue
             paths.append(path)
-            scale, bad = _scale_of(d.get("coordinateTransformations"), f"multiscales[0].datasets[{i}]")
-            scales.append(scale)
-            errors += bad
+            transforms = d.get("coordinateTransformations")
+            placement, bad = parse_placement(transforms, f"{where}.datasets[{i}]")
+            scales.append(placement.scale if placement else None)
+            translations.append(placement.translation if placement else None)
+            system = system or get_output_system(transforms)
+            found += bad
+    axes, axis_errors, system = _parse_axes(m, where, system)
     version = m.get("version") if isinstance(m.get("version"), str) else None
-    global_scale, bad = _scale_of(m.get("coordinateTransformations"), "multiscales[0]")
+    outer = m.get("coordinateTransformations")
+    glob, bad = parse_placement(outer, where)
+    if system is not None:
+        # 0.6: the multiscale's own transformations lead into other coordinate systems,
+        # not the one the axes (and pixel sizes) describe.
+        glob = None
     return Multiscale(
-        axes=tuple(axes),
+        axes=axes,
         paths=tuple(paths),
         scales=tuple(scales),
-        global_scale=global_scale,
+        global_scale=glob.scale if glob else None,
         name=_text(m.get("name")),
         version=version,
-        findings=Findings(errors=tuple(errors) + bad),
+        findings=Findings(errors=tuple(axis_errors)) + found + bad,
+        translations=tuple(translations),
+        global_translation=glob.translation if glob else None,
+        system=system,
     )
 
 
@@ -411,6 +441,8 @@ def _kind(ome: Mapping[str, Any]) -> str:
         return "well"
     if "image-label" in ome:
         return "labels"
+    if "scene" in ome and "multiscales" not in ome:
+        return "scene"
     if "multiscales" in ome:
         return "image"
     if "labels" in ome:

@@ -49,6 +49,7 @@ from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.plan import (
     ThumbnailSkipped,
+    get_default_plane,
     get_image_plan,
     get_montage_wells,
     get_pixel_aspect,
@@ -64,7 +65,8 @@ from generator.thumbnails.plane import (
     open_plane,
     read_plane,
 )
-from generator.thumbnails.render import render_montage, render_plane
+from generator.thumbnails.labels import parse_label_colors
+from generator.thumbnails.render import render_image, render_montage
 from generator.thumbnails.store import MB, ReadBudget
 
 # How many datasets are fetched/rendered at once. Memory is bounded separately by ``_ByteBudget``.
@@ -230,7 +232,11 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         )
     image_url = join_url(dataset.url, dataset.image_path)
     budget = ReadBudget(get_read_limit(ctx.config), max_requests=ctx.config.max_chunks)
-    source = open_plane(ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format)
+    ome = dataset.documents.image if dataset.documents is not None else None
+    source = open_plane(
+        ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format,
+        default=get_default_plane(ome), shape0=dataset.resolutions[0].shape,
+    )
     check_cost(source.cost, ctx.config, f"level {level.path}")
     plane = await _read_within_budget(source, ctx)
     notes = []
@@ -239,11 +245,16 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
     labels = is_label_image(dataset)
     aspect = get_pixel_aspect(level, source.roles, dataset.physical_sizes if index == 0 else None)
 
-    def render() -> Thumbnail:
-        img = render_plane(plane, dataset.channels, pixel_aspect=aspect, size=ctx.config.detail_size, labels=labels)
-        return write_renditions(img, ctx.out_dir, key, ctx.config, nearest=labels)
+    colors = parse_label_colors(ome) if labels else None
 
-    return await ctx.run(render), notes
+    def render() -> tuple[Thumbnail, tuple[str, ...]]:
+        img, said = render_image(
+            plane, dataset.channels, pixel_aspect=aspect, size=ctx.config.detail_size, labels=labels, label_colors=colors
+        )
+        return write_renditions(img, ctx.out_dir, key, ctx.config, nearest=labels), said
+
+    thumb, said = await ctx.run(render)
+    return thumb, notes + list(said)
 
 
 def _open_fields(dataset: Dataset, ctx: _Context, budget: ReadBudget) -> list[tuple[int, int, PlaneSource]]:

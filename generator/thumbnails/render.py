@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
 from generator.records import Channel
+from generator.thumbnails.labels import paint
+from generator.thumbnails.windows import boost_flat_windows
 
 # Bumped whenever the output for the same input changes; part of the thumbnail key.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 GREY = "FFFFFF"
 RGB = ("FF0000", "00FF00", "0000FF")
@@ -174,14 +176,16 @@ def label_colors(ids: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def _render_labels(plane: np.ndarray, out_w: int, out_h: int) -> Image.Image:
+def _render_labels(
+    plane: np.ndarray, out_w: int, out_h: int, colors: Mapping[int, tuple[int, int, int]] | None = None
+) -> Image.Image:
     fy, fx = _reduce_factors(plane.shape[1], plane.shape[2], out_w, out_h)
     ids = plane[0, ::fy, ::fx]
     if ids.dtype.kind == "f":
         ids = np.nan_to_num(ids, nan=0.0)
     ids = ids.astype(np.int64)
     ids[ids < 0] = 0
-    img = Image.fromarray(label_colors(ids), "RGB")
+    img = Image.fromarray(paint(ids, label_colors(ids), colors or {}), "RGB")
     return img.resize((out_w, out_h), Image.Resampling.NEAREST)
 
 
@@ -213,13 +217,28 @@ def render_plane(
     pixel_aspect: float = 1.0,
     size: int = 256,
     labels: bool = False,
+    label_colors: Mapping[int, tuple[int, int, int]] | None = None,
 ) -> Image.Image:
     """Render a (C, Y, X) plane as an RGB image whose longest side is ``size`` (or the native size, if smaller).
 
     ``channels`` are the omero settings (any missing parts are filled by
     auto-contrast); ``pixel_aspect`` is pixel height / pixel width in
-    physical units; ``labels`` colours integer ids instead of intensities.
+    physical units; ``labels`` colours integer ids instead of intensities
+    (``label_colors``, the ``image-label`` colours, where they name the id).
     """
+    return render_image(plane, channels, pixel_aspect=pixel_aspect, size=size, labels=labels, label_colors=label_colors)[0]
+
+
+def render_image(
+    plane: np.ndarray,
+    channels: Sequence[Channel] = (),
+    *,
+    pixel_aspect: float = 1.0,
+    size: int = 256,
+    labels: bool = False,
+    label_colors: Mapping[int, tuple[int, int, int]] | None = None,
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """``render_plane``, and what the rendering says about the dataset (a window replaced by auto-contrast)."""
     if plane.ndim == 2:
         plane = plane[np.newaxis]
     if plane.ndim != 3:
@@ -229,17 +248,21 @@ def render_plane(
         raise ValueError(f"empty plane {plane.shape}")
     out_w, out_h = get_output_size(height, width, size, pixel_aspect)
     if labels:
-        return _render_labels(plane, out_w, out_h)
+        return _render_labels(plane, out_w, out_h, label_colors), ()
     fy, fx = _reduce_factors(height, width, out_w, out_h)
     if fy == 1 and fx == 1:
         reduced = plane
     else:
         reduced = np.stack([_box_reduce(plane[i], fy, fx) for i in range(c)])
     display = get_display_channels([reduced], channels, dtype=plane.dtype)
+    notes: tuple[str, ...] = ()
+    if len(channels) == c:
+        auto = get_display_channels([reduced], (), dtype=plane.dtype)
+        display, notes = boost_flat_windows(reduced, display, channels, auto)
     img = Image.fromarray(composite(reduced, display), "RGB")
     if img.size != (out_w, out_h):
         img = img.resize((out_w, out_h), Image.Resampling.LANCZOS)
-    return img
+    return img, notes
 
 EMPTY_WELL = (48, 48, 48)
 
