@@ -9,13 +9,12 @@ from typing import Any, Mapping
 from generator.harvest.parse import (
     GroupDoc,
     HarvestProblem,
-    Multiscale,
     _join_path,
     _level_written,
     infer_shape,
     parse_level,
-    parse_multiscales,
 )
+from generator.harvest.multiscales import Multiscale, parse_multiscales
 from generator.harvest.reader import Reader
 from generator.plan import get_unread_planned_level, pick_thumbnail_level
 from generator.records import Findings, Level

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.harvest.parse import Multiscale, parse_all_multiscales
+from generator.harvest.multiscales import Multiscale, parse_all_multiscales
 from generator.harvest.transforms import Placement
 from generator.records import Dataset
 from generator.site.format import _num, format_tuple
