@@ -99,6 +99,13 @@ def test_window_beyond_uint8_warns_and_falls_back_to_auto_contrast(served: tuple
     assert grey.std() > 50 and np.percentile(grey, 99) - np.percentile(grey, 1) > 200
 
 
+def test_a_reused_thumbnail_still_says_it_was_auto_contrasted(served: tuple[StaticServer, Path]) -> None:
+    first, _ = built(served, "wide_window.zarr")
+    again, _ = built(served, "wide_window.zarr")  # the same key: the file is reused, nothing rendered
+    assert again.thumbnail is not None and again.thumbnail.card == first.thumbnail.card
+    assert [w for w in again.warnings if "auto-contrast" in w] == [w for w in first.warnings if "auto-contrast" in w] != []
+
+
 def test_a_sane_window_is_kept(served: tuple[StaticServer, Path]) -> None:
     ds, img = built(served, "sane_window.zarr")
     assert not any("auto-contrast" in w or "lies outside" in w for w in ds.warnings), ds.warnings

@@ -56,7 +56,7 @@ from generator.plan import (
     get_plate_grid,
 )
 from generator.records import Dataset, Thumbnail
-from generator.thumbnails.files import THUMB_DIR, find_existing, write_renditions
+from generator.thumbnails.files import THUMB_DIR, find_existing, read_notes, write_notes, write_renditions
 from generator.thumbnails.key import get_thumbnail_key, is_label_image
 from generator.thumbnails.plane import (
     PlaneSource,
@@ -155,7 +155,7 @@ async def make_thumbnail(dataset: Dataset, ctx: _Context) -> Dataset:
     if key is not None:
         existing = find_existing(ctx.out_dir, key, ctx.config)
         if existing is not None:
-            return dataclasses.replace(dataset, thumbnail=existing)
+            return _reused(dataset, existing, ctx.out_dir, key)
     if dataset.status == "stale":
         return dataset  # the host is failing: keep the last-known-good record as it is
     try:
@@ -201,11 +201,17 @@ def _after_deadline(dataset: Dataset, ctx: _Context, deadline: Deadline) -> Data
         return dataset
     key = get_thumbnail_key(dataset, ctx.config)
     existing = find_existing(ctx.out_dir, key, ctx.config) if key is not None else None
-    if existing is not None:
-        return dataclasses.replace(dataset, thumbnail=existing)
+    if existing is not None and key is not None:
+        return _reused(dataset, existing, ctx.out_dir, key)
     if dataset.status == "stale":
         return dataset
     return _warn(dataset, f"thumbnail not drawn: {deadline.describe()} passed first; drawn after a later build")
+
+
+def _reused(dataset: Dataset, existing: Thumbnail, out_dir: Path, key: str) -> Dataset:
+    """``dataset`` with a thumbnail an earlier build drew, and what that rendering said."""
+    notes = tuple(n for n in read_notes(out_dir, key) if n not in dataset.warnings)
+    return dataclasses.replace(dataset, thumbnail=existing, warnings=dataset.warnings + notes)
 
 
 def _warn(dataset: Dataset, message: str) -> Dataset:
@@ -251,6 +257,7 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         img, said = render_image(
             plane, dataset.channels, pixel_aspect=aspect, size=ctx.config.detail_size, labels=labels, label_colors=colors
         )
+        write_notes(ctx.out_dir, key, said)
         return write_renditions(img, ctx.out_dir, key, ctx.config, nearest=labels), said
 
     thumb, said = await ctx.run(render)
