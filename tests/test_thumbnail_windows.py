@@ -16,8 +16,9 @@ from generator.dev.samples import ChannelSpec, write_image
 from generator.fetch.http import Fetcher
 from generator.harvest.dataset import harvest_one
 from generator.plan import AxisRoles, DefaultPlane, get_plane_selection
-from generator.records import Dataset, Entry
+from generator.records import Channel, Dataset, Entry
 from generator.thumbnails.make import make_thumbnails
+from generator.thumbnails.render import render_montage_image
 
 from .conftest import StaticServer, start_static_server
 
@@ -138,3 +139,16 @@ def test_label_thumbnail_in_its_image_label_colours(served: tuple[StaticServer, 
     left, right = px[h // 2, w // 4], px[h // 2, 3 * w // 4]
     assert np.abs(left - LABEL_COLOURS[1]).max() <= 12, left
     assert np.abs(right - LABEL_COLOURS[2]).max() <= 12, right
+
+
+def test_plate_montage_with_a_flat_window_falls_back_once_for_the_whole_plate() -> None:
+    bright = _bands()
+    dim = (_bands() // 4).astype(np.uint8)
+    window = (Channel(label="gray", color="FFFFFF", window_start=0, window_end=3000),)
+    img, notes = render_montage_image([bright, dim], [(0, 0), (0, 1)], rows=1, cols=2, channels=window, size=200)
+    assert len(notes) == 1 and "auto-contrast" in notes[0]
+    grey = np.asarray(img.convert("L"), dtype=np.float64)
+    h, w = grey.shape
+    left, right = grey[h // 4 : 3 * h // 4, 2 : w // 2 - 2], grey[h // 4 : 3 * h // 4, w // 2 + 2 : w - 2]
+    # One contrast for the plate: the dim well stays dimmer than the bright one, and neither is black.
+    assert left.max() > 200 and 20 < right.max() < left.max() - 80

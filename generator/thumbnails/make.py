@@ -66,7 +66,7 @@ from generator.thumbnails.plane import (
     read_plane,
 )
 from generator.thumbnails.labels import parse_label_colors
-from generator.thumbnails.render import render_image, render_montage
+from generator.thumbnails.render import render_image, render_montage_image
 from generator.thumbnails.store import MB, ReadBudget
 
 # How many datasets are fetched/rendered at once. Memory is bounded separately by ``_ByteBudget``.
@@ -332,10 +332,12 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         await ctx.memory.release(held)
     labels = is_label_image(dataset)
 
-    def render() -> Thumbnail:
-        img = render_montage(
+    def render() -> tuple[Thumbnail, tuple[str, ...]]:
+        img, said = render_montage_image(
             planes, [(r, c) for r, c, _ in chosen], len(rows), len(cols), dataset.channels, ctx.config.detail_size, labels
         )
-        return write_renditions(img, ctx.out_dir, key, ctx.config)
+        write_notes(ctx.out_dir, key, said)
+        return write_renditions(img, ctx.out_dir, key, ctx.config), said
 
-    return await ctx.run(render), notes
+    thumb, said = await ctx.run(render)
+    return thumb, notes + list(said)

@@ -237,8 +237,13 @@ def render_image(
     size: int = 256,
     labels: bool = False,
     label_colors: Mapping[int, tuple[int, int, int]] | None = None,
+    boost: bool = True,
 ) -> tuple[Image.Image, tuple[str, ...]]:
-    """``render_plane``, and what the rendering says about the dataset (a window replaced by auto-contrast)."""
+    """``render_plane``, and what the rendering says about the dataset (a window replaced by auto-contrast).
+
+    ``boost`` False keeps the given windows whatever they do (a montage's
+    wells share one contrast, judged over the whole plate).
+    """
     if plane.ndim == 2:
         plane = plane[np.newaxis]
     if plane.ndim != 3:
@@ -256,7 +261,7 @@ def render_image(
         reduced = np.stack([_box_reduce(plane[i], fy, fx) for i in range(c)])
     display = get_display_channels([reduced], channels, dtype=plane.dtype)
     notes: tuple[str, ...] = ()
-    if len(channels) == c:
+    if boost and len(channels) == c:
         auto = get_display_channels([reduced], (), dtype=plane.dtype)
         display, notes = boost_flat_windows(reduced, display, channels, auto)
     img = Image.fromarray(composite(reduced, display), "RGB")
@@ -280,6 +285,19 @@ def render_montage(
     labels: bool = False,
 ) -> Image.Image:
     """Plate layout: each plane in its (row, column) cell; empty wells dark grey. Pure (no I/O)."""
+    return render_montage_image(planes, positions, rows, cols, channels, size, labels)[0]
+
+
+def render_montage_image(
+    planes: Sequence[np.ndarray],
+    positions: Sequence[tuple[int, int]],
+    rows: int,
+    cols: int,
+    channels: Sequence[Channel],
+    size: int,
+    labels: bool = False,
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """``render_montage``, and what it says about the plate (a window replaced by auto-contrast)."""
     gap = 1 if max(rows, cols) > 1 else 0
     cell = max(2, (size - gap * (max(rows, cols) + 1)) // max(rows, cols))
     native = max(max(p.shape[1], p.shape[2]) for p in planes)
@@ -291,11 +309,17 @@ def render_montage(
     # One contrast for the whole plate, so wells can be compared.
     same = [p for p in planes if p.shape[0] == planes[0].shape[0]]
     display = get_display_channels(same, channels) if not labels else ()
+    notes: tuple[str, ...] = ()
+    if display and len(channels) == len(display):
+        # The window is judged over every well drawn, as the contrast is shared.
+        pooled = np.concatenate([p.reshape(p.shape[0], 1, -1) for p in same], axis=2)
+        display, notes = boost_flat_windows(pooled, display, channels, get_display_channels(same, ()))
     for plane, (r, c) in zip(planes, positions):
-        img = render_plane(plane, display if plane.shape[0] == len(display) else channels, size=cell, labels=labels)
+        shown = display if plane.shape[0] == len(display) else channels
+        img = render_image(plane, shown, size=cell, labels=labels, boost=False)[0]
         x0, y0, _, _ = _cell_box(r, c, cell, gap)
         canvas.paste(img, (x0 + (cell - img.width) // 2, y0 + (cell - img.height) // 2))
-    return canvas
+    return canvas, notes
 
 
 def _cell_box(r: int, c: int, cell: int, gap: int) -> tuple[int, int, int, int]:
