@@ -178,14 +178,55 @@ def pick_thumbnail_level(shapes: Sequence[Shape | None], axes: Sequence[Axis], t
         return len(shapes) - 1
 
 
-def get_plane_selection(shape: Sequence[int], roles: AxisRoles) -> tuple[int | slice, ...]:
-    """First t, middle z, all channels, all of Y and X; index 0 on any other axis."""
+@dataclass(frozen=True)
+class DefaultPlane:
+    """The plane a viewer opens first (``omero.rdefs``), as level-0 indices; None: not stated."""
+
+    z: int | None = None
+    t: int | None = None
+
+
+def get_default_plane(ome: Mapping[str, Any] | None) -> DefaultPlane:
+    """``omero.rdefs`` ``defaultZ``/``defaultT``, as OMERO and vizarr honour them."""
+    omero = ome.get("omero") if isinstance(ome, Mapping) else None
+    rdefs = omero.get("rdefs") if isinstance(omero, Mapping) else None
+    if not isinstance(rdefs, Mapping):
+        return DefaultPlane()
+
+    def index(v: Any) -> int | None:
+        return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+    return DefaultPlane(z=index(rdefs.get("defaultZ")), t=index(rdefs.get("defaultT")))
+
+
+def _at_level(index: int | None, n: int, n0: int | None) -> int | None:
+    """A level-0 index mapped onto a level with ``n`` entries along that axis (None when out of range)."""
+    if index is None or n <= 0:
+        return None
+    if n0 and n0 > n:
+        index = index * n // n0
+    return index if index < n else None
+
+
+def get_plane_selection(
+    shape: Sequence[int], roles: AxisRoles, default: DefaultPlane = DefaultPlane(), shape0: Sequence[int] | None = None
+) -> tuple[int | slice, ...]:
+    """The ``rdefs`` plane when stated and in range, else first t and middle z; all channels, Y and X; 0 elsewhere.
+
+    ``shape0`` is level 0's shape, which the rdefs indices refer to (a level
+    may be downsampled along z too).
+    """
     sel: list[int | slice] = []
     for i, n in enumerate(shape):
+        n0 = shape0[i] if shape0 is not None and len(shape0) == len(shape) else None
         if i in (roles.y, roles.x, roles.c):
             sel.append(slice(None))
         elif i == roles.z:
-            sel.append(int(n) // 2)
+            z = _at_level(default.z, int(n), n0)
+            sel.append(z if z is not None else int(n) // 2)
+        elif i == roles.t:
+            t = _at_level(default.t, int(n), n0)
+            sel.append(t if t is not None else 0)
         else:
             sel.append(0)
     return tuple(sel)

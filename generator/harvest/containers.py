@@ -28,6 +28,7 @@ from generator.harvest.parse import (
 from generator.harvest.plates import PLATE_WELLS, _first_well_image, get_well_sample, parse_plate
 from generator.harvest.structure import check_fields, check_wells
 from generator.harvest.reader import Reader, optional
+from generator.harvest.transforms import get_scene_images
 from generator.records import Findings, Level, Plate
 from generator.sources.columns import Listed
 
@@ -206,6 +207,18 @@ async def resolve_labels(reader: Reader, root: GroupDoc) -> Resolved:
     return Resolved(image=image, container=root, labels=labels)
 
 
+async def resolve_scene(reader: Reader, root: GroupDoc) -> Resolved:
+    """A 0.6 scene: the images its transformations connect, and the first of them read."""
+    scene = root.ome.get("scene")
+    images = get_scene_images(scene, MAX_SERIES) if isinstance(scene, dict) else ()
+    first = next((p for p in images if is_safe_path(p)), None)
+    if first is None:
+        raise HarvestProblem("scene: its coordinateTransformations name no image (no 'path' in any input or output)")
+    image = await reader.group(first)
+    # The scene's images are listed as its series.
+    return Resolved(image=image, container=root, series=images)
+
+
 async def resolve(kind: str, reader: Reader, root: GroupDoc, listed: Listed, *, plate_wells: int | None = PLATE_WELLS) -> Resolved:
     """The image of a dataset of ``kind`` (an image, or a labels group that is one, is its own).
 
@@ -216,6 +229,8 @@ async def resolve(kind: str, reader: Reader, root: GroupDoc, listed: Listed, *, 
         resolved = await resolve_well(reader, root)
     elif kind == "bioformats2raw":
         resolved = await resolve_bioformats2raw(reader, root, listed.series0)
+    elif kind == "scene":
+        resolved = await resolve_scene(reader, root)
     elif kind == "labels" and "multiscales" not in root.ome:
         resolved = await resolve_labels(reader, root)
     else:

@@ -45,6 +45,7 @@ from generator.harvest.containers import (
 )
 from generator.harvest.image import ImageFacts, read_image
 from generator.harvest.labels import find_labels_group, read_labels
+from generator.harvest.omero import get_window_findings
 from generator.harvest.parse import (
     OME_KEYS,
     GroupDoc,
@@ -218,6 +219,7 @@ def _record(
     container = resolved.container
     # The reader bounded what the groups keep as they entered; say what it dropped.
     found = found + resolved.image.findings + (container.findings if container is not None else Findings())
+    found += get_window_findings(channels, image.levels[0].dtype if image.levels else None)
     return Dataset(
         url=entry.url,
         source=entry.source,
@@ -268,6 +270,7 @@ def _axes_of(image: ImageFacts, zarr_format: int) -> tuple[Axis, ...]:
 
 
 def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, float]:
+    """Level 0's pixel size per space axis, and its step per time axis."""
     ms = image.multiscale
     s0 = ms.scales[0] if ms.scales else None
     if s0 is None or len(s0) != len(axes):
@@ -276,7 +279,7 @@ def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, floa
     return {
         a.name: v * gv
         for a, v, gv in zip(axes, s0, g)
-        if a.type == "space" or (a.type is None and a.name.lower() in ("x", "y", "z"))
+        if a.type in ("space", "time") or (a.type is None and a.name.lower() in ("x", "y", "z", "t"))
     }
 
 

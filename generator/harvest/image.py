@@ -9,13 +9,12 @@ from typing import Any, Mapping
 from generator.harvest.parse import (
     GroupDoc,
     HarvestProblem,
-    Multiscale,
     _join_path,
     _kept_array_document,
     _level_written,
     parse_level,
-    parse_multiscales,
 )
+from generator.harvest.multiscales import Multiscale, parse_multiscales
 from generator.harvest.reader import Reader
 from generator.harvest.structure import check_dimension_names, check_levels_exist, check_pyramid
 from generator.records import Findings, Level

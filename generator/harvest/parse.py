@@ -11,12 +11,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from generator.fetch.base import Response
-from generator.records import Axis, Channel, Findings, Level
+from generator.records import Channel, Findings, Level
 from generator.sources.columns import MAX_DIM, MAX_NDIM
 from generator.text import DocumentError, clean_text, parse_json_document
 
 MAX_LEVELS = 64
-OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
+OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label", "scene")
 MAX_CHANNELS = 1024
 
 
@@ -194,96 +194,6 @@ def parse_level(path: str, doc: Any, zarr_format: int, scale: tuple[float, ...] 
     return Level(path=path, shape=shape, dtype=dtype, chunks=chunks, shards=shards, codecs=tuple(codecs), scale=scale, metadata=_kept_array_document(doc)), itemsize
 
 
-@dataclass(frozen=True)
-class Multiscale:
-    axes: tuple[Axis, ...]
-    paths: tuple[str, ...]
-    scales: tuple[tuple[float, ...] | None, ...]
-    global_scale: tuple[float, ...] | None
-    name: str | None
-    version: str | None
-    findings: Findings
-
-
-def _scale_of(transforms: Any, where: str) -> tuple[tuple[float, ...] | None, tuple[str, ...]]:
-    """The first usable scale transformation, and a message for each unusable one before it."""
-    if not isinstance(transforms, list):
-        return None, ()
-    bad: list[str] = []
-    for t in transforms[:16]:
-        if isinstance(t, dict) and t.get("type") == "scale":
-            s = t.get("scale")
-            if isinstance(s, list) and len(s) <= MAX_NDIM and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in s):
-                return tuple(float(v) for v in s), tuple(bad)
-            if s is not None:
-                bad.append(f"{where}: scale must be a list of numbers")
-    return None, tuple(bad)
-
-
-def parse_multiscales(ome: Mapping[str, Any]) -> Multiscale:
-    """The first multiscale, leniently: problems become messages, not exceptions."""
-    ms = ome.get("multiscales")
-    if not isinstance(ms, list) or not ms:
-        raise HarvestProblem("multiscales: expected a non-empty list, got " + _type_name(ms))
-    m = ms[0]
-    if not isinstance(m, dict):
-        raise HarvestProblem(f"multiscales[0]: expected an object, got {_type_name(m)}")
-    errors: list[str] = []
-    axes: list[Axis] = []
-    raw_axes = m.get("axes")
-    if raw_axes is None and isinstance(m.get("coordinateSystems"), list):
-        # OME-NGFF 0.6 moved the axes into named coordinate systems.
-        systems = [cs for cs in m["coordinateSystems"][:16] if isinstance(cs, dict) and isinstance(cs.get("axes"), list)]
-        raw_axes = systems[0]["axes"] if systems else None
-    if raw_axes is None:
-        errors.append("multiscales[0]: missing 'axes'")
-    elif not isinstance(raw_axes, list):
-        errors.append(f"multiscales[0].axes: expected a list, got {_type_name(raw_axes)}")
-    elif len(raw_axes) > MAX_NDIM:
-        errors.append(f"multiscales[0].axes: {len(raw_axes)} axes is more than the {MAX_NDIM} supported")
-    else:
-        for i, a in enumerate(raw_axes):
-            if isinstance(a, str):  # OME-NGFF 0.3 listed axis names only
-                axes.append(Axis(name=a[:64]))
-            elif isinstance(a, dict) and isinstance(a.get("name"), str):
-                axes.append(Axis(name=a["name"][:64], type=_text(a.get("type")), unit=_text(a.get("unit"))))
-            else:
-                errors.append(f"multiscales[0].axes[{i}]: missing 'name'")
-    paths: list[str] = []
-    scales: list[tuple[float, ...] | None] = []
-    datasets = m.get("datasets")
-    if datasets is None:
-        errors.append("multiscales[0]: missing 'datasets'")
-    elif not isinstance(datasets, list) or not datasets:
-        errors.append("multiscales[0].datasets: expected a non-empty list")
-    else:
-        if len(datasets) > MAX_LEVELS:
-            errors.append(f"multiscales[0].datasets: {len(datasets)} levels; only the first {MAX_LEVELS} are read")
-        for i, d in enumerate(datasets[:MAX_LEVELS]):
-            path = d.get("path") if isinstance(d, dict) else None
-            if not isinstance(path, str):
-                errors.append(f"multiscales[0].datasets[{i}]: missing 'path'")
-                continue
-            if not is_safe_path(path):
-                errors.append(f"multiscales[0].datasets[{i}].path: unsafe path {_short(path)}")
-                continue
-            paths.append(path)
-            scale, bad = _scale_of(d.get("coordinateTransformations"), f"multiscales[0].datasets[{i}]")
-            scales.append(scale)
-            errors += bad
-    version = m.get("version") if isinstance(m.get("version"), str) else None
-    global_scale, bad = _scale_of(m.get("coordinateTransformations"), "multiscales[0]")
-    return Multiscale(
-        axes=tuple(axes),
-        paths=tuple(paths),
-        scales=tuple(scales),
-        global_scale=global_scale,
-        name=_text(m.get("name")),
-        version=version,
-        findings=Findings(errors=tuple(errors) + bad),
-    )
-
-
 def infer_shape(shape0: tuple[int, ...], scale0: tuple[float, ...] | None, scale: tuple[float, ...] | None) -> tuple[int, ...] | None:
     if scale0 is None or scale is None or len(scale0) != len(shape0) or len(scale) != len(shape0):
         return None
@@ -411,6 +321,8 @@ def _kind(ome: Mapping[str, Any]) -> str:
         return "well"
     if "image-label" in ome:
         return "labels"
+    if "scene" in ome and "multiscales" not in ome:
+        return "scene"
     if "multiscales" in ome:
         return "image"
     if "labels" in ome:

@@ -10,10 +10,10 @@ from generator.readonly import EMPTY, ReadOnlyDict, freeze, freeze_optional
 from generator.records.array import Axis, Channel, LabelImage, Level, Plate, Term, Thumbnail
 from generator.records.listing import Listing, RowError, get_dataset_id
 
-Kind = Literal["image", "plate", "well", "bioformats2raw", "labels", "unknown"]
+Kind = Literal["image", "plate", "well", "bioformats2raw", "labels", "scene", "unknown"]
 Status = Literal["ok", "invalid", "unreachable", "stale"]
 
-KINDS: tuple[str, ...] = ("image", "plate", "well", "bioformats2raw", "labels", "unknown")
+KINDS: tuple[str, ...] = ("image", "plate", "well", "bioformats2raw", "labels", "scene", "unknown")
 STATUSES: tuple[str, ...] = ("ok", "invalid", "unreachable", "stale")
 
 

@@ -7,6 +7,7 @@ templates print them autoescaped and decide nothing but presence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from generator.records import RowError
 
@@ -112,6 +113,7 @@ class AxisRow:
     unit: str
     size: str
     physical: str
+    translation: str = "–"
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class DatasetPage:
     snippets: tuple[Snippet, ...]
     jsonld: str
     generated_at: str
+    multiscales: tuple[Any, ...] = ()  # multiscales_view.MultiscaleRow, every multiscale of the image
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from generator.fetch.urls import join_url
 from generator.records import Catalog, Dataset, Plate
 from generator.site.cards import get_badges
+from generator.site.multiscales_view import get_multiscale_rows, get_time_step, get_translation
 from generator.site.contexts import (
     AxisRow,
     ChannelRow,
@@ -61,6 +63,7 @@ def get_thumb(d: Dataset) -> tuple[str | None, int, int]:
 
 def get_axis_rows(d: Dataset) -> tuple[AxisRow, ...]:
     by_name = {a.name: a for a in d.axes}
+    translation = get_translation(d)
     return tuple(
         AxisRow(
             name=n,
@@ -68,6 +71,7 @@ def get_axis_rows(d: Dataset) -> tuple[AxisRow, ...]:
             unit=(by_name[n].unit or "–") if n in by_name else "–",
             size=str(size),
             physical=_num(d.physical_sizes[n]) if n in d.physical_sizes else "–",
+            translation=_num(translation[n]) if n in translation else "–",
         )
         for n, size in zip(axis_names(d), d.shape or ())
     )
@@ -134,6 +138,7 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
         ("Shape", format_tuple(d.shape or ()) + (f"  ({' × '.join(names)})" if names else "")),
         ("Data type", d.level0.dtype if d.level0 and d.level0.dtype else "–"),
         ("Resolution levels", str(len(d.resolutions))),
+        ("Time step", get_time_step(d) or "–"),
         ("Size (written)", format_bytes(d.written_bytes) if d.written_bytes is not None else "not measured"),
         ("Size (uncompressed)", _uncompressed(d)),
         ("Organism", term_label(d.organism) or "–"),
@@ -146,7 +151,8 @@ def get_facts(d: Dataset) -> tuple[tuple[str, str], ...]:
         facts.append(("Image path", d.image_path))
     if d.series:
         read = f" ({d.series_read} read; sizes sum over those)" if d.series_read else ""
-        facts.append(("Series", ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "") + read))
+        label = "Images" if d.kind == "scene" else "Series"
+        facts.append((label, ", ".join(d.series[:20]) + (" …" if len(d.series) > 20 else "") + read))
     if d.labels:
         facts.append(("Labels", ", ".join(d.labels)))
     if d.first_seen:
@@ -176,6 +182,14 @@ def get_links(d: Dataset, name: str) -> tuple[Link, ...]:
     )
 
 
+def _ome_zarr_url(d: Dataset) -> str:
+    """Where ome-zarr-py's reader opens an image: a bioformats2raw container, a scene or a labels
+    group is no image itself, so its reader is pointed at the image harvest read (the first series)."""
+    if d.image_path and d.kind in ("bioformats2raw", "scene", "labels"):
+        return join_url(d.url, d.image_path)
+    return d.url
+
+
 def get_snippets(d: Dataset) -> tuple[Snippet, ...]:
     level_path = "/".join(p for p in (d.image_path, d.level0.path if d.level0 else "0") if p)
     return (
@@ -189,7 +203,7 @@ def get_snippets(d: Dataset) -> tuple[Snippet, ...]:
             "ome-zarr-py",
             "ome-zarr-py",
             "from ome_zarr.io import parse_url\nfrom ome_zarr.reader import Reader\n\n"
-            f"reader = Reader(parse_url({d.url!r}))\nimage = list(reader())[0]\n"
+            f"reader = Reader(parse_url({_ome_zarr_url(d)!r}))\nimage = list(reader())[0]\n"
             "print(image.data[0].shape)  # dask array, full resolution",
         ),
         Snippet("napari", "napari", f"napari --plugin napari-ome-zarr {_shell_quote(d.url)}"),
@@ -251,4 +265,5 @@ def get_dataset_page(d: Dataset, catalog: Catalog) -> DatasetPage:
         snippets=get_snippets(d),
         jsonld=get_dataset_jsonld(d, name, catalog.title),
         generated_at=catalog.generated_at,
+        multiscales=get_multiscale_rows(d),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image, features
 
@@ -52,6 +54,38 @@ def find_existing(out_dir: Path, key: str, config: ThumbnailConfig) -> Thumbnail
             detail_height=detail_size[1] if detail_size is not None else None,
         )
     return None
+
+
+# What a rendering said about its dataset (a window replaced by auto-contrast), kept
+# beside the renditions so a thumbnail reused by a later build still says it.
+MAX_NOTES_BYTES = 64 * 1024
+
+
+def _notes_path(out_dir: Path, key: str) -> Path:
+    return out_dir / THUMB_DIR / f"{key}.notes.json"
+
+
+def write_notes(out_dir: Path, key: str, notes: Sequence[str]) -> None:
+    """Keep ``notes`` for ``key`` (written before the renditions, whose card marks a finished key)."""
+    if not notes:
+        return
+    path = _notes_path(out_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(list(notes)), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_notes(out_dir: Path, key: str) -> tuple[str, ...]:
+    """The notes kept for ``key``; none when there are none or the file is damaged."""
+    path = _notes_path(out_dir, key)
+    try:
+        if path.stat().st_size > MAX_NOTES_BYTES:
+            return ()
+        notes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    return tuple(n for n in notes if isinstance(n, str)) if isinstance(notes, list) else ()
 
 
 def _save(img: Image.Image, path: Path, fmt: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
 from generator.config import ThumbnailConfig
-from generator.plan import ThumbnailSkipped, get_image_plan
+from generator.plan import ThumbnailSkipped, get_default_plane, get_image_plan
 from generator.records import Dataset
+from generator.thumbnails.labels import parse_label_colors
 from generator.thumbnails.render import RENDER_VERSION
 
 # Part of the key: bump when plane choice or file layout changes.
@@ -33,6 +35,7 @@ def get_thumbnail_key(dataset: Dataset, config: ThumbnailConfig) -> str | None:
     except (ThumbnailSkipped, ValueError, IndexError):
         return None
     level = dataset.resolutions[index]
+    ome = dataset.documents.image if dataset.documents is not None else None
     material = {
         "url": dataset.url,
         "image_path": dataset.image_path,
@@ -43,6 +46,9 @@ def get_thumbnail_key(dataset: Dataset, config: ThumbnailConfig) -> str | None:
         "scale": list(level.scale) if level.scale else None,
         "axes": [a.to_dict() for a in dataset.axes],
         "channels": [c.to_dict() for c in dataset.channels],
+        # The plane (omero.rdefs) and the label colours decide the pixels too.
+        "rdefs": dataclasses.asdict(get_default_plane(ome)),
+        "label_colors": sorted(parse_label_colors(ome).items()) if is_label_image(dataset) else None,
         "plate": dataset.plate.to_dict() if dataset.plate else None,
         "lowest": dataset.resolutions[-1].to_dict() if dataset.plate else None,
         "sizes": [config.card_size, config.detail_size],

@@ -49,13 +49,14 @@ from generator.fetch.http import Fetcher
 from generator.fetch.urls import join_url
 from generator.plan import (
     ThumbnailSkipped,
+    get_default_plane,
     get_image_plan,
     get_montage_wells,
     get_pixel_aspect,
     get_plate_grid,
 )
 from generator.records import Dataset, Thumbnail
-from generator.thumbnails.files import THUMB_DIR, find_existing, write_renditions
+from generator.thumbnails.files import THUMB_DIR, find_existing, read_notes, write_notes, write_renditions
 from generator.thumbnails.key import get_thumbnail_key, is_label_image
 from generator.thumbnails.plane import (
     PlaneSource,
@@ -64,7 +65,8 @@ from generator.thumbnails.plane import (
     open_plane,
     read_plane,
 )
-from generator.thumbnails.render import render_montage, render_plane
+from generator.thumbnails.labels import parse_label_colors
+from generator.thumbnails.render import render_image, render_montage_image
 from generator.thumbnails.store import MB, ReadBudget
 
 # How many datasets are fetched/rendered at once. Memory is bounded separately by ``_ByteBudget``.
@@ -153,7 +155,7 @@ async def make_thumbnail(dataset: Dataset, ctx: _Context) -> Dataset:
     if key is not None:
         existing = find_existing(ctx.out_dir, key, ctx.config)
         if existing is not None:
-            return dataclasses.replace(dataset, thumbnail=existing)
+            return _reused(dataset, existing, ctx.out_dir, key)
     if dataset.status == "stale":
         return dataset  # the host is failing: keep the last-known-good record as it is
     try:
@@ -199,11 +201,17 @@ def _after_deadline(dataset: Dataset, ctx: _Context, deadline: Deadline) -> Data
         return dataset
     key = get_thumbnail_key(dataset, ctx.config)
     existing = find_existing(ctx.out_dir, key, ctx.config) if key is not None else None
-    if existing is not None:
-        return dataclasses.replace(dataset, thumbnail=existing)
+    if existing is not None and key is not None:
+        return _reused(dataset, existing, ctx.out_dir, key)
     if dataset.status == "stale":
         return dataset
     return _warn(dataset, f"thumbnail not drawn: {deadline.describe()} passed first; drawn after a later build")
+
+
+def _reused(dataset: Dataset, existing: Thumbnail, out_dir: Path, key: str) -> Dataset:
+    """``dataset`` with a thumbnail an earlier build drew, and what that rendering said."""
+    notes = tuple(n for n in read_notes(out_dir, key) if n not in dataset.warnings)
+    return dataclasses.replace(dataset, thumbnail=existing, warnings=dataset.warnings + notes)
 
 
 def _warn(dataset: Dataset, message: str) -> Dataset:
@@ -230,7 +238,11 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         )
     image_url = join_url(dataset.url, dataset.image_path)
     budget = ReadBudget(get_read_limit(ctx.config), max_requests=ctx.config.max_chunks)
-    source = open_plane(ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format)
+    ome = dataset.documents.image if dataset.documents is not None else None
+    source = open_plane(
+        ctx.fetcher, image_url, level.path, level.metadata, dataset.axes, budget, dataset.zarr_format,
+        default=get_default_plane(ome), shape0=dataset.resolutions[0].shape,
+    )
     check_cost(source.cost, ctx.config, f"level {level.path}")
     plane = await _read_within_budget(source, ctx)
     notes = []
@@ -239,11 +251,17 @@ async def _image_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
     labels = is_label_image(dataset)
     aspect = get_pixel_aspect(level, source.roles, dataset.physical_sizes if index == 0 else None)
 
-    def render() -> Thumbnail:
-        img = render_plane(plane, dataset.channels, pixel_aspect=aspect, size=ctx.config.detail_size, labels=labels)
-        return write_renditions(img, ctx.out_dir, key, ctx.config, nearest=labels)
+    colors = parse_label_colors(ome) if labels else None
 
-    return await ctx.run(render), notes
+    def render() -> tuple[Thumbnail, tuple[str, ...]]:
+        img, said = render_image(
+            plane, dataset.channels, pixel_aspect=aspect, size=ctx.config.detail_size, labels=labels, label_colors=colors
+        )
+        write_notes(ctx.out_dir, key, said)
+        return write_renditions(img, ctx.out_dir, key, ctx.config, nearest=labels), said
+
+    thumb, said = await ctx.run(render)
+    return thumb, notes + list(said)
 
 
 def _open_fields(dataset: Dataset, ctx: _Context, budget: ReadBudget) -> list[tuple[int, int, PlaneSource]]:
@@ -314,10 +332,12 @@ async def _plate_thumbnail(dataset: Dataset, key: str, ctx: _Context) -> tuple[T
         await ctx.memory.release(held)
     labels = is_label_image(dataset)
 
-    def render() -> Thumbnail:
-        img = render_montage(
+    def render() -> tuple[Thumbnail, tuple[str, ...]]:
+        img, said = render_montage_image(
             planes, [(r, c) for r, c, _ in chosen], len(rows), len(cols), dataset.channels, ctx.config.detail_size, labels
         )
-        return write_renditions(img, ctx.out_dir, key, ctx.config)
+        write_notes(ctx.out_dir, key, said)
+        return write_renditions(img, ctx.out_dir, key, ctx.config), said
 
-    return await ctx.run(render), notes
+    thumb, said = await ctx.run(render)
+    return thumb, notes + list(said)

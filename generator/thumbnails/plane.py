@@ -13,6 +13,7 @@ from generator.config import ThumbnailConfig
 from generator.fetch.http import Fetcher
 from generator.plan import (
     AxisRoles,
+    DefaultPlane,
     ReadCost,
     ThumbnailSkipped,
     estimate_read,
@@ -44,6 +45,8 @@ def open_plane(
     axes: Sequence[Axis],
     budget: ReadBudget,
     zarr_format: int | None = None,
+    default: DefaultPlane = DefaultPlane(),
+    shape0: Sequence[int] | None = None,
 ) -> PlaneSource:
     """Open the array from its document, with no request; pick the plane and bound its cost."""
     doc = dict(metadata)
@@ -56,7 +59,7 @@ def open_plane(
     # Compressors swapped for bounded ones: no chunk decodes past its declared size.
     meta = bound_array_metadata(meta, f"level {level_path}")
     roles = get_axis_roles(axes, len(meta.shape))
-    selection = get_plane_selection(meta.shape, roles)
+    selection = get_plane_selection(meta.shape, roles, default, shape0)
     store = FetcherStore(image_url, fetcher, budget)
     array = AsyncArray(metadata=meta, store_path=StorePath(store, level_path))
     return PlaneSource(array, selection, roles, estimate_read(meta, selection), store)

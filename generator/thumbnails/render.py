@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
 from generator.records import Channel
+from generator.thumbnails.labels import paint
+from generator.thumbnails.windows import boost_flat_windows
 
 # Bumped whenever the output for the same input changes; part of the thumbnail key.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 GREY = "FFFFFF"
 RGB = ("FF0000", "00FF00", "0000FF")
@@ -174,14 +176,16 @@ def label_colors(ids: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def _render_labels(plane: np.ndarray, out_w: int, out_h: int) -> Image.Image:
+def _render_labels(
+    plane: np.ndarray, out_w: int, out_h: int, colors: Mapping[int, tuple[int, int, int]] | None = None
+) -> Image.Image:
     fy, fx = _reduce_factors(plane.shape[1], plane.shape[2], out_w, out_h)
     ids = plane[0, ::fy, ::fx]
     if ids.dtype.kind == "f":
         ids = np.nan_to_num(ids, nan=0.0)
     ids = ids.astype(np.int64)
     ids[ids < 0] = 0
-    img = Image.fromarray(label_colors(ids), "RGB")
+    img = Image.fromarray(paint(ids, label_colors(ids), colors or {}), "RGB")
     return img.resize((out_w, out_h), Image.Resampling.NEAREST)
 
 
@@ -213,12 +217,32 @@ def render_plane(
     pixel_aspect: float = 1.0,
     size: int = 256,
     labels: bool = False,
+    label_colors: Mapping[int, tuple[int, int, int]] | None = None,
 ) -> Image.Image:
     """Render a (C, Y, X) plane as an RGB image whose longest side is ``size`` (or the native size, if smaller).
 
     ``channels`` are the omero settings (any missing parts are filled by
     auto-contrast); ``pixel_aspect`` is pixel height / pixel width in
-    physical units; ``labels`` colours integer ids instead of intensities.
+    physical units; ``labels`` colours integer ids instead of intensities
+    (``label_colors``, the ``image-label`` colours, where they name the id).
+    """
+    return render_image(plane, channels, pixel_aspect=pixel_aspect, size=size, labels=labels, label_colors=label_colors)[0]
+
+
+def render_image(
+    plane: np.ndarray,
+    channels: Sequence[Channel] = (),
+    *,
+    pixel_aspect: float = 1.0,
+    size: int = 256,
+    labels: bool = False,
+    label_colors: Mapping[int, tuple[int, int, int]] | None = None,
+    boost: bool = True,
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """``render_plane``, and what the rendering says about the dataset (a window replaced by auto-contrast).
+
+    ``boost`` False keeps the given windows whatever they do (a montage's
+    wells share one contrast, judged over the whole plate).
     """
     if plane.ndim == 2:
         plane = plane[np.newaxis]
@@ -229,17 +253,21 @@ def render_plane(
         raise ValueError(f"empty plane {plane.shape}")
     out_w, out_h = get_output_size(height, width, size, pixel_aspect)
     if labels:
-        return _render_labels(plane, out_w, out_h)
+        return _render_labels(plane, out_w, out_h, label_colors), ()
     fy, fx = _reduce_factors(height, width, out_w, out_h)
     if fy == 1 and fx == 1:
         reduced = plane
     else:
         reduced = np.stack([_box_reduce(plane[i], fy, fx) for i in range(c)])
     display = get_display_channels([reduced], channels, dtype=plane.dtype)
+    notes: tuple[str, ...] = ()
+    if boost and len(channels) == c:
+        auto = get_display_channels([reduced], (), dtype=plane.dtype)
+        display, notes = boost_flat_windows(reduced, display, channels, auto)
     img = Image.fromarray(composite(reduced, display), "RGB")
     if img.size != (out_w, out_h):
         img = img.resize((out_w, out_h), Image.Resampling.LANCZOS)
-    return img
+    return img, notes
 
 EMPTY_WELL = (48, 48, 48)
 
@@ -257,6 +285,19 @@ def render_montage(
     labels: bool = False,
 ) -> Image.Image:
     """Plate layout: each plane in its (row, column) cell; empty wells dark grey. Pure (no I/O)."""
+    return render_montage_image(planes, positions, rows, cols, channels, size, labels)[0]
+
+
+def render_montage_image(
+    planes: Sequence[np.ndarray],
+    positions: Sequence[tuple[int, int]],
+    rows: int,
+    cols: int,
+    channels: Sequence[Channel],
+    size: int,
+    labels: bool = False,
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """``render_montage``, and what it says about the plate (a window replaced by auto-contrast)."""
     gap = 1 if max(rows, cols) > 1 else 0
     cell = max(2, (size - gap * (max(rows, cols) + 1)) // max(rows, cols))
     native = max(max(p.shape[1], p.shape[2]) for p in planes)
@@ -268,11 +309,17 @@ def render_montage(
     # One contrast for the whole plate, so wells can be compared.
     same = [p for p in planes if p.shape[0] == planes[0].shape[0]]
     display = get_display_channels(same, channels) if not labels else ()
+    notes: tuple[str, ...] = ()
+    if display and len(channels) == len(display):
+        # The window is judged over every well drawn, as the contrast is shared.
+        pooled = np.concatenate([p.reshape(p.shape[0], 1, -1) for p in same], axis=2)
+        display, notes = boost_flat_windows(pooled, display, channels, get_display_channels(same, ()))
     for plane, (r, c) in zip(planes, positions):
-        img = render_plane(plane, display if plane.shape[0] == len(display) else channels, size=cell, labels=labels)
+        shown = display if plane.shape[0] == len(display) else channels
+        img = render_image(plane, shown, size=cell, labels=labels, boost=False)[0]
         x0, y0, _, _ = _cell_box(r, c, cell, gap)
         canvas.paste(img, (x0 + (cell - img.width) // 2, y0 + (cell - img.height) // 2))
-    return canvas
+    return canvas, notes
 
 
 def _cell_box(r: int, c: int, cell: int, gap: int) -> tuple[int, int, int, int]:
