@@ -62,6 +62,7 @@ from generator.sources.columns import (
     MAX_NDIM,
     Listed,
     dataset_from_listing,
+    get_endpoint,
     is_placeholder,
     parse_listed,
     url_name,
@@ -84,6 +85,7 @@ async def harvest_one(
     dataset in, if any.
     """
     listed = parse_listed(entry.columns)
+    fetcher.set_endpoint(entry.url, get_endpoint(entry))
     reader = Reader(entry.url, fetcher, memory if memory is not None else FormatMemory())
     try:
         try:
@@ -224,6 +226,7 @@ def _record(
             container=container.ome if container is not None else None,
             container_kind=kind if container is not None else None,  # type: ignore[arg-type]
         ),
+        endpoint=get_endpoint(entry),
     )
 
 

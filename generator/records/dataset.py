@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+from generator.object_urls import get_public_url
 from generator.readonly import EMPTY, ReadOnlyDict, freeze, freeze_optional
 from generator.records.array import Axis, Channel, Level, Plate, Term, Thumbnail
 from generator.records.listing import Listing, RowError, get_dataset_id
@@ -134,6 +135,8 @@ class Dataset:
     # random bytes): the error saying so, which is also among ``errors``. A
     # host fault: a last good record is kept instead (``history.decide_status``).
     not_a_document: str | None = None
+    # The S3-compatible service an ``s3://`` URL is read from (None: AWS, or not an s3:// URL).
+    endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if type(self.physical_sizes) is not ReadOnlyDict:
@@ -155,6 +158,11 @@ class Dataset:
     @property
     def id(self) -> str:
         return get_dataset_id(self.url)
+
+    @property
+    def public_url(self) -> str:
+        """What a browser opens: the listed URL, or the HTTPS form of an ``s3://``/``gs://`` one."""
+        return get_public_url(self.url, self.endpoint)
 
     @property
     def level0(self) -> Level | None:
@@ -207,6 +215,8 @@ class Dataset:
             "thumbnail_large": self.thumbnail.detail if self.thumbnail else None,
             "first_seen": self.first_seen,
             "last_ok": self.last_ok,
+            "https_url": self.public_url,
+            "endpoint": self.endpoint,
         }
         if internal:
             d["thumbnail_record"] = self.thumbnail.to_dict() if self.thumbnail else None
@@ -253,6 +263,7 @@ class Dataset:
             documents=_documents_from(d),
             reached=bool(d.get("reached", d.get("status") not in ("unreachable", "stale"))),
             not_a_document=d.get("not_a_document"),
+            endpoint=d.get("endpoint"),
         )
 
 
