@@ -95,6 +95,8 @@ def store(tmp_path_factory):
     fs.mkdir(PUBLIC)
     fs.mkdir(PRIVATE)
     fs.call_s3("put_bucket_policy", Bucket=PUBLIC, Policy=_policy(PUBLIC))
+    cors = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"]}]}
+    fs.call_s3("put_bucket_cors", Bucket=PUBLIC, CORSConfiguration=cors)
     options = {"endpoint_url": endpoint, **KEYS}
     local = tmp_path_factory.mktemp("local")
     image = gradient((2, 8, 512, 512), "uint16")
@@ -182,6 +184,9 @@ def test_harvests_from_the_endpoint_column_and_errors_stay_per_dataset(store, tm
     assert "'Not_A_Bucket' is not a valid bucket name" in row_errors
     assert "unsupported scheme 'ftp'" in row_errors
     assert "endpoint: unsupported scheme 'file'" in row_errors
+    # the CORS probe: the requests carry a browser's Origin, and the bucket's answer is read
+    # (moto's server allows every origin on every bucket, so only the positive case shows here)
+    assert got[SHARDED]["cors"] is True
     assert len(got) == 5
 
 
