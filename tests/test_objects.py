@@ -33,7 +33,7 @@ from generator.plan import choose_level, get_axis_roles, get_plane_selection  # 
 from generator.sources.urls import UrlError, parse_dataset_url  # noqa: E402
 from tests.test_thumbnails import _plane_stored_bytes  # noqa: E402
 
-PUBLIC, PRIVATE = "public-ngff", "private-ngff"
+PUBLIC, PRIVATE, NOCORS = "public-ngff", "private-ngff", "public-nocors"
 KEYS = {"key": "testing", "secret": "testing"}  # the writer's; the catalog reads anonymously
 
 
@@ -46,9 +46,14 @@ class LoggedMotoServer(moto_server.ThreadedMotoServer):
         self.lock = threading.Lock()
 
     def _server_entry(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from moto.moto_server import werkzeug_app
 
-        app = DomainDispatcherApplication(create_backend_app)
+        # moto's server allows every origin on every bucket unless told not to
+        # (MOTO_DISABLE_GLOBAL_CORS, read at import): then each bucket's own
+        # CORS rules answer, as on AWS.
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
+        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+        MotoRequestHandler = werkzeug_app.MotoRequestHandler
 
         def logged(environ, start_response):
             seen: dict[str, int] = {}
@@ -92,9 +97,10 @@ def store(tmp_path_factory):
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **KEYS)
-    fs.mkdir(PUBLIC)
-    fs.mkdir(PRIVATE)
-    fs.call_s3("put_bucket_policy", Bucket=PUBLIC, Policy=_policy(PUBLIC))
+    for bucket in (PUBLIC, PRIVATE, NOCORS):
+        fs.mkdir(bucket)
+    for bucket in (PUBLIC, NOCORS):
+        fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=_policy(bucket))
     cors = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"]}]}
     fs.call_s3("put_bucket_cors", Bucket=PUBLIC, CORSConfiguration=cors)
     options = {"endpoint_url": endpoint, **KEYS}
@@ -106,6 +112,8 @@ def store(tmp_path_factory):
         write_image(where, image, axes="czyx", version="0.5", levels=2, chunks=(1, 1, 128, 128), shards=(1, 4, 256, 256),
                     **remote)
     write_image(f"s3://{PUBLIC}/set/v04.zarr", gradient((1, 256, 256), "uint8"), axes="cyx", version="0.4", levels=2,
+                storage_options=options)
+    write_image(f"s3://{NOCORS}/x.zarr", gradient((1, 64, 64), "uint8"), axes="cyx", version="0.5", levels=1,
                 storage_options=options)
     write_image(f"s3://{PRIVATE}/secret.zarr", gradient((1, 64, 64), "uint8"), axes="cyx", version="0.5", levels=1,
                 storage_options=options)
@@ -160,6 +168,7 @@ def test_harvests_from_the_endpoint_column_and_errors_stay_per_dataset(store, tm
         f"s3://Not_A_Bucket/x.zarr,{ep}",
         "ftp://example.org/x.zarr,",
         f"s3://{PUBLIC}/set/v04.zarr/0,file:///etc",
+        f"s3://{NOCORS}/x.zarr,{ep}",
     ])
     result = _build(_config(csv, tmp_path, thumbnails=False))
     assert result is not None
@@ -184,10 +193,10 @@ def test_harvests_from_the_endpoint_column_and_errors_stay_per_dataset(store, tm
     assert "'Not_A_Bucket' is not a valid bucket name" in row_errors
     assert "unsupported scheme 'ftp'" in row_errors
     assert "endpoint: unsupported scheme 'file'" in row_errors
-    # the CORS probe: the requests carry a browser's Origin, and the bucket's answer is read
-    # (moto's server allows every origin on every bucket, so only the positive case shows here)
+    # the CORS probe: the requests carry a browser's Origin, and the bucket's rules answer
     assert got[SHARDED]["cors"] is True
-    assert len(got) == 5
+    assert got[f"s3://{NOCORS}/x.zarr"]["status"] == "ok" and got[f"s3://{NOCORS}/x.zarr"]["cors"] is False
+    assert len(got) == 6
 
 
 def test_pages_link_the_https_form_and_snippets_keep_the_s3_url(store, tmp_path: Path) -> None:
