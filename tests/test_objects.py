@@ -38,11 +38,11 @@ KEYS = {"key": "testing", "secret": "testing"}  # the writer's; the catalog read
 
 
 class LoggedMotoServer(moto_server.ThreadedMotoServer):
-    """moto's threaded server, logging (method, path, Range, If-None-Match, status, bytes) per request."""
+    """moto's threaded server, logging (method, path, Range, If-None-Match, status, bytes, signed) per request."""
 
     def __init__(self) -> None:
         super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
-        self.log: list[tuple[str, str, str | None, str | None, int, int]] = []
+        self.log: list[tuple[str, str, str | None, str | None, int, int, bool]] = []
         self.lock = threading.Lock()
 
     def _server_entry(self) -> None:
@@ -67,6 +67,7 @@ class LoggedMotoServer(moto_server.ThreadedMotoServer):
                 self.log.append((
                     environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE"),
                     environ.get("HTTP_IF_NONE_MATCH"), seen.get("status", 0), len(body),
+                    "HTTP_AUTHORIZATION" in environ,
                 ))
             return [body]
 
@@ -74,7 +75,7 @@ class LoggedMotoServer(moto_server.ThreadedMotoServer):
         self._server_ready_event.set()
         self._server.serve_forever()
 
-    def take(self) -> list[tuple[str, str, str | None, str | None, int, int]]:
+    def take(self) -> list[tuple[str, str, str | None, str | None, int, int, bool]]:
         with self.lock:
             out, self.log = self.log, []
         return out
@@ -155,6 +156,7 @@ def test_anonymous_access_follows_the_bucket_policy(store) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{store['endpoint']}/{PRIVATE}/secret.zarr/zarr.json")
     assert refused.value.code == 403
+    refused.value.close()
 
 
 def test_harvests_from_the_endpoint_column_and_errors_stay_per_dataset(store, tmp_path: Path) -> None:
@@ -290,7 +292,8 @@ def test_no_credentials_are_written_anywhere(store, tmp_path: Path, monkeypatch)
         if path.is_file():
             data = path.read_bytes()
             assert b"AKIASECRETLOOKINGKEY" not in data and b"very-secret-value" not in data, path
-    assert store["server"].take()  # the data was read, unsigned
+    sent = store["server"].take()
+    assert sent and not any(e[6] for e in sent)  # the data was read, and no request was signed
 
 
 @pytest.mark.parametrize(
