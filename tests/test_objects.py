@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,12 +20,11 @@ from pathlib import Path
 import pytest
 
 s3fs = pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
-
-from werkzeug.serving import make_server  # noqa: E402
+pytest.importorskip("moto.server")
 
 from generator.build import BuildResult, build, write_build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
+from generator.dev.objectstore import get_public_policy, make_server  # noqa: E402
 from generator.dev.samples import gradient, write_image  # noqa: E402
 from generator.object_urls import get_public_url  # noqa: E402
 from generator.plan import choose_level, get_axis_roles, get_plane_selection  # noqa: E402
@@ -37,71 +35,15 @@ PUBLIC, PRIVATE, NOCORS = "public-ngff", "private-ngff", "public-nocors"
 KEYS = {"key": "testing", "secret": "testing"}  # the writer's; the catalog reads anonymously
 
 
-class LoggedMotoServer(moto_server.ThreadedMotoServer):
-    """moto's threaded server, logging (method, path, Range, If-None-Match, status, bytes, signed) per request."""
-
-    def __init__(self) -> None:
-        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
-        self.log: list[tuple[str, str, str | None, str | None, int, int, bool]] = []
-        self.lock = threading.Lock()
-
-    def _server_entry(self) -> None:
-        from moto.moto_server import werkzeug_app
-
-        # moto's server allows every origin on every bucket unless told not to
-        # (MOTO_DISABLE_GLOBAL_CORS, read at import): then each bucket's own
-        # CORS rules answer, as on AWS.
-        werkzeug_app.DISABLE_GLOBAL_CORS = True
-        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
-        MotoRequestHandler = werkzeug_app.MotoRequestHandler
-
-        def logged(environ, start_response):
-            seen: dict[str, int] = {}
-
-            def start(status, headers, exc_info=None):
-                seen["status"] = int(status.split()[0])
-                return start_response(status, headers, exc_info)
-
-            body = b"".join(app(environ, start))
-            with self.lock:
-                self.log.append((
-                    environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("HTTP_RANGE"),
-                    environ.get("HTTP_IF_NONE_MATCH"), seen.get("status", 0), len(body),
-                    "HTTP_AUTHORIZATION" in environ,
-                ))
-            return [body]
-
-        self._server = make_server(self._ip_address, self._port, logged, True, request_handler=MotoRequestHandler)
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-    def take(self) -> list[tuple[str, str, str | None, str | None, int, int, bool]]:
-        with self.lock:
-            out, self.log = self.log, []
-        return out
-
-
-def _policy(bucket: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
-            {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
-        ],
-    })
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    server = LoggedMotoServer()
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = make_server()
+    endpoint = server.endpoint
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **KEYS)
     for bucket in (PUBLIC, PRIVATE, NOCORS):
         fs.mkdir(bucket)
     for bucket in (PUBLIC, NOCORS):
-        fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=_policy(bucket))
+        fs.call_s3("put_bucket_policy", Bucket=bucket, Policy=get_public_policy(bucket))
     cors = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"]}]}
     fs.call_s3("put_bucket_cors", Bucket=PUBLIC, CORSConfiguration=cors)
     options = {"endpoint_url": endpoint, **KEYS}
@@ -120,7 +62,7 @@ def store(tmp_path_factory):
                 storage_options=options)
     server.take()
     try:
-        yield {"endpoint": endpoint, "port": port, "server": server, "local": local, "fs": fs}
+        yield {"endpoint": endpoint, "server": server, "local": local, "fs": fs}
     finally:
         server.stop()
 
