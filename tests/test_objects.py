@@ -266,3 +266,14 @@ def test_public_https_url(url: str, endpoint: str | None, https: str) -> None:
 def test_bad_object_urls_are_row_errors(url: str, message: str) -> None:
     with pytest.raises(UrlError, match=message):
         parse_dataset_url(url)
+
+
+def test_check_takes_s3_urls_on_the_command_line(store, tmp_path: Path, capsys, monkeypatch) -> None:
+    from generator.cli import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", store["endpoint"])
+    code = main(["check", "--allow-private-addresses", V04, f"s3://{PRIVATE}/secret.zarr", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 1, out  # the private dataset fails the check
+    assert any("PASS" in line and "v04.zarr" in line for line in out.splitlines()), out
+    assert "access denied" in out, out
