@@ -58,8 +58,6 @@ def get_bucket_problem(scheme: str, bucket: str) -> str | None:
     )
     if not pattern.fullmatch(bucket) or ".." in bucket or (scheme == "gs" and any(len(p) > 63 for p in bucket.split("."))):
         return f"{bucket!r} is not a valid bucket name ({rules})"
-    if scheme == "s3" and len(bucket) > 63:
-        return f"{bucket!r} is not a valid bucket name (longer than 63 characters)"
     try:
         ipaddress.ip_address(bucket)
     except ValueError:

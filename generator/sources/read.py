@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 from generator.config import GitHubSource, SourceLimits
 from generator.fetch.base import FetchError, FetchIO, ResponseTooLarge
 from generator.fetch.local import LocalFiles, map_url
+from generator.object_urls import get_env_endpoint
 from generator.records import Entry, Listing, RowError
 from generator.sources.merge import _Listed, get_merged_entries
 from generator.sources.rows import Row, parse_csv_text
@@ -65,7 +66,6 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
     parse_http_url,
     parse_url_map,
 )
-from generator.object_urls import get_env_endpoint
 from generator.text import strip_controls
 
 # One size limit for a submission CSV, read from disk or fetched.
