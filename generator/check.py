@@ -26,7 +26,8 @@ from generator.progress import format_table
 from generator.records import Dataset, Entry, RowError
 from generator.sources.read import get_entries
 from generator.sources.rows import parse_csv_text
-from generator.sources.urls import UrlError, is_csv_reference, parse_http_url
+from generator.object_urls import get_env_endpoint
+from generator.sources.urls import UrlError, is_csv_reference, parse_dataset_url, parse_endpoint
 from generator.thumbnails.make import make_thumbnails
 from generator.validate import STRICT_ADVICE, validate
 
@@ -173,6 +174,12 @@ def _is_changed(entry: Entry, path: Path, lines: set[int], children: set[str]) -
     return False
 
 
+def _command_line_columns(url: str) -> dict[str, str]:
+    """An ``s3://`` URL given on the command line is read from the environment's endpoint, if any."""
+    env = get_env_endpoint(os.environ) if url.startswith("s3://") else None
+    return {"endpoint": parse_endpoint(env[1])} if env else {}
+
+
 async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[list[Entry], list[RowError]]:
     url_map = dict(options.url_map)
     entries: dict[str, Entry] = {}
@@ -190,11 +197,12 @@ async def get_check_entries(options: CheckOptions, fetcher: Fetcher) -> tuple[li
             await add_csv(target)
         else:
             try:
-                url = parse_http_url(target)
+                url = parse_dataset_url(target)
+                columns = _command_line_columns(url)
             except UrlError as e:
                 errors.append(RowError(file="(command line)", line=0, message=str(e), url=target))
                 continue
-            entries.setdefault(url, Entry(url=url, source="", collection="", listings=()))
+            entries.setdefault(url, Entry(url=url, source="", collection="", listings=(), columns=columns))
 
     if options.changed:
         for path, git_lines in get_changed_rows(options.changed, options.repo).items():

@@ -254,7 +254,7 @@ async def test_local_relative_children_and_file_quirks(tmp_path: Path) -> None:
     )
     # Headerless single column, LF, trailing blank lines, an already-encoded URL.
     _write(tmp_path / "leaves" / "headerless.csv", "https://example.org/a%20b.zarr\n\nhttps://example.org/d.zarr\n\n\n")
-    _write(tmp_path / "abs.csv", "https://example.org/e.zarr\n/data/local.zarr\ns3://bucket/x.zarr\n")
+    _write(tmp_path / "abs.csv", "https://example.org/e.zarr\n/data/local.zarr\nftp://bucket/x.zarr\n")
 
     sources = await get_entries(str(tmp_path / "subs" / "root.csv"), None)
 
@@ -273,7 +273,7 @@ async def test_local_relative_children_and_file_quirks(tmp_path: Path) -> None:
     assert d.listings[0].line == 3 and d.source == "Local Lab"
     assert e.source == "Absolute" and e.collection == "abs"
     assert [(x.file, x.line) for x in sources.errors] == [(str(tmp_path / "abs.csv"), 2), (str(tmp_path / "abs.csv"), 3)]
-    assert "'s3'" in sources.errors[1].message
+    assert "'ftp'" in sources.errors[1].message
 
 
 async def test_depth_limit_and_unreadable_root(tmp_path: Path) -> None:

@@ -74,18 +74,21 @@ def write_image(
     name: str | None = None,
     extra_attrs: dict[str, Any] | None = None,
     labels: dict[str, np.ndarray] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``data`` as an OME-Zarr image with a 2x YX pyramid.
 
     ``version`` "0.5" writes Zarr v3 (``zarr.json``, attributes under "ome");
     "0.4" writes Zarr v2 (``.zattrs`` / ``.zarray``). ``shards`` needs 0.5.
+    ``path`` may be an fsspec URL (``s3://bucket/x.zarr``) with its ``storage_options``.
     """
     if len(axes) != data.ndim:
         raise ValueError(f"axes {axes!r} do not match data ndim {data.ndim}")
     zarr_format = 3 if version != "0.4" else 2
     if shards is not None and zarr_format == 2:
         raise ValueError("sharding needs Zarr v3 (OME-Zarr 0.5)")
-    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    remote = {"storage_options": storage_options} if storage_options else {}
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format, **remote)
     base_scale = list(pixel_size) if pixel_size is not None else [1.0] * len(axes)
     datasets = []
     level_data = data
@@ -123,7 +126,7 @@ def write_image(
     _set_ome_attrs(group, ome, version, extra_attrs)
     if labels:
         _write_labels(group, labels, axes=axes, version=version, pixel_size=base_scale)
-    return Path(path)
+    return Path(path) if not remote else path  # type: ignore[return-value]
 
 
 def _set_ome_attrs(group: zarr.Group, ome: dict[str, Any], version: str, extra: dict[str, Any] | None) -> None:

@@ -44,6 +44,9 @@ class Response:
     body: bytes
     headers: Mapping[str, str]
     not_modified: bool = False  # served from the validator store after a 304
+    # Why an object store refused or lacked the key ("access denied (AccessDenied) ..."):
+    # the reader's own words, never a header a host sent.
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -43,7 +43,9 @@ from generator.fetch.hosts import (
     get_server_key,
     parse_address,
 )
+from generator.fetch.objects import ObjectReader
 from generator.fetch.urls import parse_request_url
+from generator.object_urls import OBJECT_SCHEMES
 
 ALLOWED_SCHEMES = ("http", "https")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -98,6 +100,8 @@ class Fetcher:
         self._servers: dict[tuple[str, int], str] = {}  # (host name, port) -> server key
         self._session: aiohttp.ClientSession | None = None
         self._resolver: GuardedResolver | None = None
+        # s3:// and gs:// URLs, read under this fetcher's limits, stats and validators.
+        self.objects = ObjectReader(self)
 
     async def __aenter__(self) -> Fetcher:
         self._resolver = GuardedResolver(self.allow_private_addresses)
@@ -115,6 +119,7 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.objects.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -127,6 +132,10 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
         return self._session
+
+    def set_endpoint(self, url: str, endpoint: str | None) -> None:
+        """The S3 endpoint the ``s3://`` dataset ``url`` is read from (None: AWS)."""
+        self.objects.set_endpoint(url, endpoint)
 
     def _host_limit(self, server: str) -> asyncio.Semaphore:
         sem = self._hosts.get(server)
@@ -185,6 +194,11 @@ class Fetcher:
         document with a limit of its own, such as a submission CSV).
         """
         parts = urlsplit(url)
+        if parts.scheme.lower() in OBJECT_SCHEMES:
+            return await self.objects.get(
+                url, byte_range=byte_range, conditional=conditional, allow_status=allow_status,
+                recheck_absent_after=recheck_absent_after, max_bytes=max_bytes,
+            )
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
             raise FetchError(url, f"refusing to fetch scheme {parts.scheme or '(none)'!r}")
         headers: dict[str, str] = {}

@@ -67,6 +67,7 @@ from generator.sources.columns import (
     MAX_NDIM,
     Listed,
     dataset_from_listing,
+    get_endpoint,
     is_placeholder,
     parse_listed,
     url_name,
@@ -91,6 +92,7 @@ async def harvest_one(
     (None: all).
     """
     listed = parse_listed(entry.columns)
+    fetcher.set_endpoint(entry.url, get_endpoint(entry))
     reader = Reader(entry.url, fetcher, memory if memory is not None else FormatMemory())
     try:
         try:
@@ -255,6 +257,7 @@ def _record(
             arrays=image.arrays,
         ),
         series_read=len(images) if kind == "bioformats2raw" else 0,
+        endpoint=get_endpoint(entry),
     )
 
 

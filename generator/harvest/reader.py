@@ -138,6 +138,7 @@ class Reader:
 
     async def _root(self, formats: tuple[int, int]) -> GroupDoc:
         tried = []
+        denied = False
         for fmt in formats:
             name = "zarr.json" if fmt == 3 else ".zattrs"
             url = join_url(self.url, name)
@@ -146,7 +147,9 @@ class Reader:
             except FetchError as e:
                 raise HarvestProblem(_fetch_message(name, e), unreachable=True) from None
             if resp.status in NOT_FOUND:
-                tried.append(f"{name} (HTTP {resp.status})")
+                # An object store says why (a refusal, a missing key); a web server only its status.
+                tried.append(f"{name} ({resp.reason or f'HTTP {resp.status}'})")
+                denied = denied or (resp.reason or "").startswith("access denied")
                 continue
             self.zarr_format = fmt
             self.memory.remember(self.url, fmt)
@@ -155,6 +158,8 @@ class Reader:
             if group.consolidated:
                 self.consolidated = group.consolidated
             return group
+        if denied:
+            raise HarvestProblem("access denied: no Zarr group readable at this URL (tried " + ", ".join(tried) + ")", unreachable=True)
         raise HarvestProblem("not found: no Zarr group at this URL (tried " + ", ".join(tried) + ")", unreachable=True)
 
     def _group(self, rel: str, fmt: int, doc: Any, resp: Response | None) -> GroupDoc:

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+from generator.object_urls import get_public_url
 from generator.readonly import EMPTY, ReadOnlyDict, freeze, freeze_optional
 from generator.records.array import Axis, Channel, LabelImage, Level, Plate, Term, Thumbnail
 from generator.records.listing import Listing, RowError, get_dataset_id
@@ -148,6 +149,8 @@ class Dataset:
     label_images: tuple[LabelImage, ...] = ()
     # Series of a bioformats2raw container whose images were read (sizes sum over them).
     series_read: int = 0
+    # The S3-compatible service an ``s3://`` URL is read from (None: AWS, or not an s3:// URL).
+    endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if type(self.physical_sizes) is not ReadOnlyDict:
@@ -169,6 +172,11 @@ class Dataset:
     @property
     def id(self) -> str:
         return get_dataset_id(self.url)
+
+    @property
+    def public_url(self) -> str:
+        """What a browser opens: the listed URL, or the HTTPS form of an ``s3://``/``gs://`` one."""
+        return get_public_url(self.url, self.endpoint)
 
     @property
     def level0(self) -> Level | None:
@@ -222,6 +230,8 @@ class Dataset:
             "first_seen": self.first_seen,
             "last_ok": self.last_ok,
             "series_read": self.series_read,
+            "https_url": self.public_url,
+            "endpoint": self.endpoint,
         }
         if internal:
             d["label_images"] = [x.to_dict() for x in self.label_images]
@@ -271,6 +281,7 @@ class Dataset:
             not_a_document=d.get("not_a_document"),
             label_images=tuple(LabelImage.from_dict(x) for x in d.get("label_images") or ()),
             series_read=int(d.get("series_read") or 0),
+            endpoint=d.get("endpoint"),
         )
 
 

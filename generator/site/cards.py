@@ -46,7 +46,7 @@ def get_card(d: Dataset, *, src: str | None = None, eager: bool = False) -> Card
         badges=get_badges(d),
         thumb=CardThumb(src or thumb.card, thumb.width, thumb.height, eager) if thumb else None,
         placeholder=None if thumb else f"No thumbnail for {name}",
-        validator=get_validator_url(d.url) if safe_url(d.url) else None,
+        validator=get_validator_url(d.public_url) if safe_url(d.public_url) else None,
         origin=safe_url(d.origin),
     )
 

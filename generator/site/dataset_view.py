@@ -172,13 +172,15 @@ def _uncompressed(d: Dataset) -> str:
 
 
 def get_links(d: Dataset, name: str) -> tuple[Link, ...]:
-    if not safe_url(d.url):
+    # Browsers open https only: an s3:// or gs:// dataset is linked by its HTTPS form.
+    public = d.public_url
+    if not safe_url(public):
         return ()
-    quoted = quote_component(d.url)  # the validator and vizarr take the same ?source=
+    quoted = quote_component(public)  # the validator and vizarr take the same ?source=
     return (
         Link("OME-NGFF validator", VALIDATOR + quoted),
         Link("vizarr", VIZARR + quoted),
-        Link("Neuroglancer", get_neuroglancer_url(d.url, name)),
+        Link("Neuroglancer", get_neuroglancer_url(public, name)),
     )
 
 
@@ -191,27 +193,46 @@ def _ome_zarr_url(d: Dataset) -> str:
 
 
 def get_snippets(d: Dataset) -> tuple[Snippet, ...]:
+    """Python and napari read object URLs themselves: they get the URL as listed, anonymous."""
     level_path = "/".join(p for p in (d.image_path, d.level0.path if d.level0 else "0") if p)
+    options, env = _object_options(d)
     return (
         Snippet(
             "zarr-python",
             "zarr-python",
-            f"import zarr\n\nroot = zarr.open_group({d.url!r}, mode=\"r\")\n"
+            f"import zarr\n\nroot = zarr.open_group({d.url!r}, mode=\"r\"{options})\n"
             f"array = root[{level_path!r}]  # full resolution\nprint(array.shape, array.dtype)",
         ),
         Snippet(
             "ome-zarr-py",
             "ome-zarr-py",
-            "from ome_zarr.io import parse_url\nfrom ome_zarr.reader import Reader\n\n"
+            (f"import os\n\nos.environ[{env[0]!r}] = {env[1]!r}\n" if env else "")
+            + "from ome_zarr.io import parse_url\nfrom ome_zarr.reader import Reader\n\n"
             f"reader = Reader(parse_url({_ome_zarr_url(d)!r}))\nimage = list(reader())[0]\n"
             "print(image.data[0].shape)  # dask array, full resolution",
         ),
-        Snippet("napari", "napari", f"napari --plugin napari-ome-zarr {_shell_quote(d.url)}"),
+        Snippet(
+            "napari",
+            "napari",
+            (f"{env[0]}={_shell_quote(env[1])} " if env else "") + f"napari --plugin napari-ome-zarr {_shell_quote(d.url)}",
+        ),
     )
 
 
+def _object_options(d: Dataset) -> tuple[str, tuple[str, str] | None]:
+    """zarr-python's ``storage_options`` argument and the endpoint variable for the other tools."""
+    if d.url.startswith("gs://"):
+        return ', storage_options={"token": "anon"}', None
+    if not d.url.startswith("s3://"):
+        return "", None
+    if d.endpoint is None:
+        return ', storage_options={"anon": True}', None
+    client = "{" + f'"endpoint_url": {d.endpoint!r}' + "}"
+    return f', storage_options={{"anon": True, "client_kwargs": {client}}}', ("AWS_ENDPOINT_URL_S3", d.endpoint)
+
+
 def get_dataset_jsonld(d: Dataset, name: str, catalog_title: str) -> str:
-    url_ok = safe_url(d.url)
+    url_ok = safe_url(d.public_url)
     jsonld: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Dataset",
@@ -240,7 +261,7 @@ def get_dataset_page(d: Dataset, catalog: Catalog) -> DatasetPage:
         id=d.id,
         name=name,
         url=d.url,
-        href=safe_url(d.url),
+        href=safe_url(d.public_url),
         description=d.description,
         facts=get_facts(d),
         badges=get_badges(d),

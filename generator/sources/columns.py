@@ -176,7 +176,13 @@ def dataset_from_listing(entry: Entry, listed: Listed, *, array_facts: bool = Tr
         written_bytes=listed.written_bytes,
         plate=listed.plate,
         series=listed.series,
+        endpoint=get_endpoint(entry),
     )
+
+
+def get_endpoint(entry: Entry) -> str | None:
+    """The S3 endpoint the sources stage settled for an ``s3://`` entry (None: AWS)."""
+    return (entry.columns.get("endpoint") or None) if entry.url.startswith("s3://") else None
 
 
 def url_name(url: str) -> str:

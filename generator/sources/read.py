@@ -30,8 +30,14 @@ repository sees it (a path relative to the root CSV's folder, or its URL).
 Trust: a CSV fetched over HTTP (or read through ``url_map`` in its place) may
 only point at http(s) URLs; local paths are honoured only in CSVs the operator
 gave us from disk, so a submission can never make the build read the build
-machine's files. Datasets must be http(s) everywhere (``file:``, ``s3:``,
-``javascript:`` ... are row errors).
+machine's files. Datasets must be http(s), ``s3://`` or ``gs://`` everywhere
+(``file:``, ``javascript:`` ... are row errors).
+
+Endpoints: the ``endpoint`` column (inherited like ``source``) names the
+S3-compatible service a row's ``s3://`` URL is read from; rows without one
+take ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` from the environment,
+else AWS. An endpoint is checked as any http(s) URL is, and settled here, so
+every later stage finds it in the entry's columns.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from urllib.parse import urlsplit
 from generator.config import GitHubSource, SourceLimits
 from generator.fetch.base import FetchError, FetchIO, ResponseTooLarge
 from generator.fetch.local import LocalFiles, map_url
+from generator.object_urls import get_env_endpoint
 from generator.records import Entry, Listing, RowError
 from generator.sources.merge import _Listed, get_merged_entries
 from generator.sources.rows import Row, parse_csv_text
@@ -54,6 +61,8 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
     get_collection_name,
     is_csv_reference,
     is_url,
+    parse_dataset_url,
+    parse_endpoint,
     parse_http_url,
     parse_url_map,
 )
@@ -158,6 +167,7 @@ class _Reader:
         self.items: list[_Item] = []
         self.count = 0  # rows walked, over all CSVs
         self.full = False  # ``limits.items`` was hit: nothing more is read
+        self.env_endpoint: tuple[str, str] | None = None  # (variable, value) for s3:// rows without an endpoint
 
     def locate_url(self, url: str, file: str) -> _Csv:
         host = urlsplit(url).netloc.lower()
@@ -296,6 +306,7 @@ class _Reader:
                     columns["source"] = own
             try:
                 ref: str | _Csv | UrlError = self.parse_reference(row.url, csv_ref)
+                self.settle_endpoint(columns, ref)
             except UrlError as e:
                 ref = e
             planned.append((row, ref, columns))
@@ -307,6 +318,19 @@ class _Reader:
             )
             self.items.append(csv_ref.error(line, msg))
         return planned
+
+    def settle_endpoint(self, columns: dict[str, str], ref: str | _Csv) -> None:
+        """Put the row's endpoint in canonical form, or the environment's for an ``s3://`` row
+        without one; raises ``UrlError`` for an endpoint that is no http(s) URL."""
+        cell = columns.get("endpoint", "").strip()
+        if cell:
+            columns["endpoint"] = parse_endpoint(cell)
+        elif isinstance(ref, str) and ref.startswith("s3://") and self.env_endpoint is not None:
+            variable, value = self.env_endpoint
+            try:
+                columns["endpoint"] = parse_endpoint(value)
+            except UrlError as e:
+                raise UrlError(f"{e} (from the environment variable {variable})") from None
 
     def get_refusal(self, child: _Csv, ancestors: tuple[str, ...]) -> str | None:
         """Why a child CSV is not walked (a cycle, too deep, listed before, too many CSVs), or None."""
@@ -328,8 +352,8 @@ class _Reader:
             raise UrlError("empty url")
         if not is_csv_reference(ref):
             if not is_url(ref):
-                raise UrlError(f"dataset url is not an http(s) URL: {ref!r}")
-            return parse_http_url(ref)
+                raise UrlError(f"dataset url is not an http(s), s3:// or gs:// URL: {ref!r}")
+            return parse_dataset_url(ref)
         if is_url(ref):
             url = parse_http_url(ref, keep_trailing_slash=True)
             return self.locate_url(url, ref)
@@ -360,6 +384,7 @@ async def get_entries(
     url_map: Mapping[str, str] | None = None,
     limits: SourceLimits = SourceLimits(),
     github: GitHubSource | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Sources:
     """Read ``root`` (a path or an http(s) URL) and every CSV below it.
 
@@ -368,13 +393,15 @@ async def get_entries(
     never mapped. Child CSVs are fetched ahead of the walk through
     ``fetcher``; ``fetcher`` may be None when every CSV is local or mapped.
     ``github`` (a build in Actions) links each listing to its line; local
-    CSVs are named relative to the root CSV's folder.
+    CSVs are named relative to the root CSV's folder. ``environ`` (default:
+    the process's) names the endpoint of ``s3://`` rows without one.
     """
     root = root.strip()
     root_dir = "" if is_url(root) else os.path.dirname(os.path.abspath(root))
     if github is not None and not github.workspace:
         github = replace(github, workspace=root_dir)
     reader = _Reader(fetcher, parse_url_map(url_map), get_collection_name(root), root_dir, limits, github)
+    reader.env_endpoint = get_env_endpoint(os.environ if environ is None else environ)
     try:
         root_csv = get_root(root, reader)
     except UrlError as e:

@@ -2,7 +2,8 @@
 
 ``parse_http_url`` is why ``Tonsil 1.zarr`` and ``Tonsil%201.zarr`` are one
 dataset, and why a ``file:`` or ``javascript:`` cell is a row error, not a
-read. Nothing here does I/O.
+read; ``parse_object_url`` does the same for ``s3://`` and ``gs://`` rows,
+``parse_endpoint`` for the ``endpoint`` column. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import functools
 import re
 from typing import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from generator.object_urls import OBJECT_SCHEMES, get_bucket_problem
 
 HTTP_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -154,6 +157,55 @@ def _encode(text: str, unsafe: re.Pattern[str]) -> str:
     if "%" in text:
         text = _LONE_PERCENT.sub("%25", text)
     return unsafe.sub(lambda m: _quote_run(m.group()), text)
+
+
+def parse_dataset_url(raw: str) -> str:
+    """A dataset URL in canonical form: http(s) (``parse_http_url``), ``s3://`` or ``gs://``."""
+    url = raw.strip()
+    m = _SCHEME.match(url)
+    scheme = m.group(1).lower() if m else ""
+    if scheme in OBJECT_SCHEMES:
+        return parse_object_url(url)
+    if scheme and scheme not in HTTP_SCHEMES:
+        raise UrlError(f"unsupported scheme {scheme!r} in {url!r}: dataset URLs may be http(s), s3:// or gs://")
+    return parse_http_url(url)
+
+
+def parse_object_url(raw: str) -> str:
+    """Validate an ``s3://`` or ``gs://`` URL and put it in one canonical form.
+
+    The scheme is lower-cased, the bucket name checked against its store's
+    rules (a name that is not one is a row error, not a failed request), and
+    the key normalised as an http(s) path is (escapes, dot segments, trailing
+    slash), so each object has one spelling. Object URLs carry no port,
+    credentials, query or fragment.
+    """
+    url = raw.strip()
+    if CONTROL_CHARACTERS.search(url):
+        raise UrlError(f"url contains control characters: {url!r}")
+    scheme, rest = url.split("://", 1) if "://" in url else (url.split(":", 1)[0], "")
+    scheme = scheme.lower()
+    if "?" in rest or "#" in rest:
+        raise UrlError(f"{scheme}:// URLs have no query or fragment: {url!r}")
+    bucket, _, path = rest.partition("/")
+    if "@" in bucket:
+        raise UrlError(f"url must not contain credentials: {url!r}")
+    problem = get_bucket_problem(scheme, bucket)
+    if problem is not None:
+        raise UrlError(f"{problem}: {url!r}")
+    key = _normalise_path(_encode("/" + path, _PATH_UNSAFE), False, False)
+    return f"{scheme}://{bucket}{key}"
+
+
+def parse_endpoint(raw: str) -> str:
+    """An ``endpoint`` cell (an S3-compatible service): an http(s) URL like any other, no query."""
+    try:
+        url = parse_http_url(raw)
+    except UrlError as e:
+        raise UrlError(f"endpoint: {e}") from None
+    if "?" in url:
+        raise UrlError(f"endpoint: an S3 endpoint has no query: {raw.strip()!r}")
+    return url
 
 
 def get_collection_name(ref: str) -> str:

@@ -134,6 +134,7 @@ async def make_thumbnails(
     async def one(d: Dataset) -> Dataset:
         if not d.resolutions:
             return d
+        fetcher.set_endpoint(d.url, d.endpoint)
         async with limit:
             result = await _make_in_time(d, ctx, deadline)
         if progress is not None:
