@@ -225,6 +225,33 @@ def test_a_worker_killed_mid_batch_loses_nothing(data, single, cluster, client) 
     assert _thumbnails(config.out) == single[1]
 
 
+def test_a_host_the_breaker_gave_up_on_is_skipped_by_later_batches(tmp_path: Path, cluster, client) -> None:
+    requests = Counter()
+
+    async def down(request: web.Request) -> web.StreamResponse:
+        requests[request.path] += 1
+        return web.Response(status=503, text="down")
+
+    server = BackgroundServer(make_app(tmp_path, hook=down)).start()
+    try:
+        n = 16
+        csv = tmp_path / "down.csv"
+        csv.write_text("url\n" + "".join(f"{server.url}/d{i:02d}.zarr\n" for i in range(n)), encoding="utf-8")
+        _wait_for_workers(client)
+        config = BuildConfig(
+            source=str(csv), out=tmp_path / "site", cache=None, retries=0, host_failures=1, allow_private_addresses=True,
+            dask=cluster.scheduler_address, dask_batch=1, thumbnails=False,
+        )
+        result = _build(config)
+    finally:
+        server.stop()
+    assert [d.status for d in result.catalog.datasets] == ["unreachable"] * n
+    # Sixteen one-dataset batches, four at a time: those sent after the first answer
+    # skip the host without a request, as the single-process build's breaker does.
+    assert sum(requests.values()) < n
+    assert any("skipped after 1 consecutive failures" in e for d in result.catalog.datasets for e in d.errors)
+
+
 def _owner_of(peer: tuple[str, int] | None) -> int:
     """The process holding the client end of a connection to the server."""
     assert peer is not None

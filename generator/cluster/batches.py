@@ -71,6 +71,8 @@ class BatchInput:
     known_formats: tuple[tuple[str, int], ...] = ()  # dataset URL -> Zarr format last seen
     # Thumbnails already in the driver's store, by key: a worker reuses them and fetches nothing.
     known_thumbnails: tuple[tuple[str, Thumbnail], ...] = ()
+    # Servers the circuit breaker gave up on in earlier batches (key -> why): skipped here too.
+    tripped: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class BatchOutput:
     files: tuple[tuple[str, bytes], ...] = ()  # (file name under thumbnails/, bytes)
     validators: tuple[Validator, ...] = ()
     absent: tuple[tuple[str, bool], ...] = ()  # (url, present): marks set or cleared
+    tripped: tuple[tuple[str, str], ...] = ()  # servers skipped by the end of the batch
     requests: int = 0
     not_modified: int = 0
     absent_remembered: int = 0

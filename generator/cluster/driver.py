@@ -78,10 +78,13 @@ def get_settings(config: BuildConfig, slots: int, deadline: Deadline | None) -> 
     return WorkerSettings(share, deadline_at=time.time() + (deadline.at - time.monotonic()), deadline_seconds=deadline.seconds)
 
 
-def get_batch_input(index: int, entries: tuple[Entry, ...], state: State | None, thumb_root: Path | None, config: BuildConfig) -> BatchInput:
-    """One batch and what the state knows about its URLs."""
+def get_batch_input(
+    index: int, entries: tuple[Entry, ...], state: State | None, thumb_root: Path | None, config: BuildConfig,
+    tripped: tuple[tuple[str, str], ...] = (),
+) -> BatchInput:
+    """One batch, the servers skipped so far, and what the state knows about its URLs."""
     if state is None:
-        return BatchInput(index, entries)
+        return BatchInput(index, entries, tripped=tripped)
     urls = [e.url for e in entries]
     known = []
     for url in urls:
@@ -96,6 +99,7 @@ def get_batch_input(index: int, entries: tuple[Entry, ...], state: State | None,
         absent=tuple(a for url in urls for a in state.get_absent_under(url)),
         known_formats=tuple(state.get_root_formats(urls).items()),
         known_thumbnails=tuple(known),
+        tripped=tripped,
     )
 
 
@@ -107,6 +111,9 @@ def store_output(out: BatchOutput, state: State | None, thumb_root: Path | None,
                 state.put_validators(url, etag, modified, body)
             for url, present in out.absent:
                 state.put_absent(url, present)
+    # The driver's breaker gathers every batch's: later batches skip what any earlier one gave up on.
+    for key, reason in out.tripped:
+        fetcher.breaker.tripped.setdefault(key, reason)
     fetcher.stats.requests += out.requests
     fetcher.stats.not_modified += out.not_modified
     fetcher.stats.absent_remembered += out.absent_remembered
@@ -163,7 +170,8 @@ async def _run_batches(
         if item is None:
             return
         index, entries = item
-        batch = get_batch_input(index, entries, state, thumb_root, config)
+        tripped = tuple(fetcher.breaker.tripped.items())
+        batch = get_batch_input(index, entries, state, thumb_root, config, tripped)
         future = client.submit(
             run_batch, batch, settings, key=f"ngff-catalog-batch-{token}-{index}", retries=config.dask_retries, pure=False
         )

@@ -76,6 +76,7 @@ async def run_batch_async(batch: BatchInput, settings: WorkerSettings) -> BatchO
     scratch = Path(tempfile.mkdtemp(prefix="ngff-catalog-batch-"))
     try:
         async with _make_fetcher(config, store) as fetcher:  # type: ignore[arg-type]
+            fetcher.breaker.tripped.update(batch.tripped)  # the cluster's breaker, as far as the driver knows it
             harvested = await harvest(
                 batch.entries,
                 fetcher,
@@ -96,6 +97,7 @@ async def run_batch_async(batch: BatchInput, settings: WorkerSettings) -> BatchO
             files=_read_files(datasets, scratch),
             validators=tuple(store.learnt.values()),
             absent=tuple(store.marks.items()),
+            tripped=tuple(fetcher.breaker.tripped.items()),
             requests=stats.requests,
             not_modified=stats.not_modified,
             absent_remembered=stats.absent_remembered,
