@@ -82,7 +82,8 @@ def timed_build(csv: Path, work: Path, *, dask: str | None, batch: int) -> tuple
     return result.seconds, result.thumbnails_rendered
 
 
-def cluster_build(csv: Path, work: Path, workers: int, batch: int) -> tuple[float, int]:
+def cluster_build(csv: Path, work: Path, workers: int, batch: int) -> tuple[float, int, float]:
+    """Seconds, thumbnails drawn, and CPU seconds the workers spent (all their threads)."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(
@@ -90,7 +91,10 @@ def cluster_build(csv: Path, work: Path, workers: int, batch: int) -> tuple[floa
     ) as cluster, Client(cluster) as client:
         # Imports are a worker's one-off start-up cost, not a per-dataset one.
         client.run(__import__, "generator.cluster.worker")
-        return timed_build(csv, work, dask=cluster.scheduler_address, batch=batch)
+        before = client.run(time.process_time)
+        seconds, drawn = timed_build(csv, work, dask=cluster.scheduler_address, batch=batch)
+        after = client.run(time.process_time)
+    return seconds, drawn, sum(after[w] - before[w] for w in after)
 
 
 def main() -> None:
@@ -120,8 +124,11 @@ def main() -> None:
         seconds, drawn = timed_build(csv, work, dask=None, batch=args.batch)
         print(f"single process: {seconds:.2f} s, {drawn} thumbnails -> {drawn / seconds:.1f} datasets with thumbnails/s")
         for workers in (1, 2):
-            seconds, drawn = cluster_build(csv, work, workers, args.batch)
-            print(f"--dask, {workers} worker(s): {seconds:.2f} s, {drawn} thumbnails -> {drawn / seconds:.1f} thumbnails/s")
+            seconds, drawn, cpu = cluster_build(csv, work, workers, args.batch)
+            print(
+                f"--dask, {workers} worker(s): {seconds:.2f} s, {drawn} thumbnails -> {drawn / seconds:.1f} thumbnails/s; "
+                f"worker CPU {cpu / n * 1000:.1f} ms per dataset (harvest and thumbnail)"
+            )
     finally:
         stop.set()
         server.join(10)

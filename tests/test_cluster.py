@@ -284,13 +284,44 @@ def test_dask_targets() -> None:
             parse_dask_target(bad)
 
 
-def test_what_travels_to_a_worker_pickles(data) -> None:
+def test_what_travels_to_a_worker_and_back_pickles(data, single) -> None:
     import pickle
 
-    root, _ = data
-    from generator.sources.read import get_entries  # noqa: F401 (entries come from the real CSV walk below)
+    from generator.records import Entry
+    from generator.state import State
 
-    config = _config(root, "pickle")
-    batch = BatchInput(0, (), validators=(("u/zarr.json", '"e"', None, b"{}"),), known_formats=(("u", 3),))
+    root, _ = data
+    config = _config(root, "single")
+    with State(config.cache) as state:
+        urls = sorted(state.get_urls())
+        records = tuple(state.get_dataset(u) for u in urls)
+        validators = tuple(v for u in urls for v in state.get_validators_under(u))
+    assert validators and all(r is not None for r in records)
+    entries = tuple(Entry(url=u, source="s", collection="c", listings=()) for u in urls)
+    thumbs = tuple((r.thumbnail.key, r.thumbnail) for r in records if r.thumbnail is not None)
+    batch = BatchInput(0, entries, validators=validators, known_formats=(("u", 3),), known_thumbnails=thumbs)
     settings = WorkerSettings(config, deadline_at=1.0, deadline_seconds=5.0)
-    assert pickle.loads(pickle.dumps((batch, settings))) == (batch, settings)
+    out = BatchOutput(0, records, files=(("k-256.webp", b"x"),), validators=validators)
+    assert pickle.loads(pickle.dumps((batch, settings, out))) == (batch, settings, out)
+
+
+def test_cli_dask_local_starts_a_cluster_of_its_own(data, single) -> None:
+    from generator.cli import main
+
+    root, _ = data
+    out = root / "cli" / "site"
+    code = main([
+        "build", str(root / "submissions.csv"), "--out", str(out), "--cache", str(root / "cli" / "cache"),
+        "--timeout", "5", "--allow-private-addresses", "--dask", "local:1", "--dask-batch", "4", "-q",
+    ])
+    assert code == 0
+    assert _catalog(out) == single[0]
+    assert _thumbnails(out) == single[1]
+
+
+def test_cli_refuses_a_malformed_dask_target(capsys) -> None:
+    from generator.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["build", "x.csv", "--out", "o", "--dask", "local:0"])
+    assert "local:N needs N >= 1" in capsys.readouterr().err
