@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import psutil
 import pytest
 from aiohttp import web
