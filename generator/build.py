@@ -135,6 +135,10 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
 
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
+            elif config.dask is not None:  # harvest and thumbnails on a Dask cluster
+                from generator.cluster.driver import gather_on_cluster
+
+                datasets, rendered = await gather_on_cluster(entries, fetcher, state, thumb_root, config, progress, deadline)
             else:
                 datasets = await _harvest(entries, fetcher, state, config, progress, deadline)
             del entries
@@ -142,7 +146,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
             datasets = await _label_terms(datasets, config, fetcher, state)
             datasets, gone = _settle(datasets, state, started, config)
 
-            if config.thumbnails and not config.offline and thumb_root is not None:
+            if config.thumbnails and not config.offline and thumb_root is not None and config.dask is None:
                 datasets, rendered = await _render_thumbnails(datasets, fetcher, thumb_root, config, progress, deadline)
             if deadline is not None and deadline.passed:
                 progress.log(f"{deadline.describe()} passed: the site is written from what was gathered", level=-1)

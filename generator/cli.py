@@ -43,6 +43,16 @@ def _url_map(values: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _dask_target(value: str) -> str:
+    from generator.cluster.batches import parse_dask_target
+
+    try:
+        parse_dask_target(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def _verbosity(args: argparse.Namespace) -> int:
     return -1 if args.quiet else (1 if args.verbose else 0)
 
@@ -121,6 +131,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--title", default="OME-Zarr catalog", help="site title")
     b.add_argument("--site-url", default="", metavar="URL", help="public URL of the site, for absolute sitemap links")
+    b.add_argument(
+        "--dask", type=_dask_target, default=None, metavar="ADDRESS|local[:N]",
+        help="harvest and draw on a Dask cluster: a scheduler address, or local[:N] for N local worker processes",
+    )
+    b.add_argument("--dask-batch", type=int, default=200, metavar="N", help="datasets per cluster task (default 200)")
     _add_common(b)
 
     c = sub.add_parser("check", help="check datasets or CSVs and print a verdict per dataset")
@@ -198,6 +213,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         site_title=args.title,
         site_url=args.site_url,
         github=parse_github_env(os.environ),
+        dask=args.dask,
+        dask_batch=args.dask_batch,
         **_common_settings(args),
     )
     progress = Progress(verbosity=config.verbose)

@@ -130,3 +130,8 @@ class BuildConfig:
     github: GitHubSource | None = None  # set in Actions: listings link to their line on GitHub
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose
     plate_wells: int | None = PLATE_WELLS  # wells read per plate (None: all)
+    # Harvest and thumbnails on Dask distributed: a scheduler address, or
+    # "local[:N]" for a local cluster of N worker processes (None: in this process).
+    dask: str | None = None
+    dask_batch: int = 200  # datasets per cluster task
+    dask_retries: int = 3  # times a batch that raised is run again (a dead worker's batch always is)

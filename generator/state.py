@@ -255,6 +255,30 @@ class State:
                 (url, time.time()),
             )
 
+    def get_validators_under(self, url: str) -> list[tuple[str, str | None, str | None, bytes]]:
+        """Every document remembered below a dataset URL, its body restored: what a
+        cluster worker harvesting that dataset needs for its conditional requests."""
+        prefix = url.rstrip("/") + "/"
+        # Every string that starts with "…/" sorts in ["…/", "…0"): "0" follows "/".
+        rows = self._db.execute(
+            "SELECT url, etag, last_modified, body FROM validators WHERE url >= ? AND url < ?", (prefix, prefix[:-1] + "0")
+        ).fetchall()
+        found = []
+        for doc, etag, modified, body in rows:
+            try:
+                found.append((doc, etag, modified, zlib.decompress(body)))
+            except zlib.error:
+                continue  # served on no 304: the worker asks unconditionally
+        return found
+
+    def get_absent_under(self, url: str) -> list[tuple[str, float]]:
+        """The optional documents below a dataset URL last found missing, and when."""
+        prefix = url.rstrip("/") + "/"
+        rows = self._db.execute(
+            "SELECT url, checked_at FROM absent WHERE url >= ? AND url < ?", (prefix, prefix[:-1] + "0")
+        ).fetchall()
+        return [(doc, float(at)) for doc, at in rows]
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes into one commit (a batch of records: one fsync, not hundreds)."""
