@@ -236,7 +236,7 @@ def write_lists(enc: Encoder, out: Path) -> None:
         _dump(out / "o" / f"{key}-desc.json", enc.encode(np.concatenate((asc[::-1], missing))[: enc.list_rows], None))
 
 
-def get_prefetch(root: Path, kids: list[str]) -> list[str]:
+def get_prefetch(root: Path, kids: list[str], budget: int = PREFETCH_BYTES) -> list[str]:
     """The files meta.json's ``prefetch`` names (see the module docstring)."""
     first = [root / "t" / f"{_hex(k)}.json" for k in kids] + [root / "o" / "-.json"]
     rest = [*sorted((root / "f").iterdir()), *sorted((root / "o").iterdir()),
@@ -244,14 +244,15 @@ def get_prefetch(root: Path, kids: list[str]) -> list[str]:
     out, spent = [], 0
     for path in dict.fromkeys(first + rest):
         size = path.stat().st_size
-        if spent + size <= PREFETCH_BYTES:
+        if spent + size <= budget:
             out.append(path.relative_to(root.parent).as_posix())
             spent += size
     return out
 
 
 def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: int = LIST_ROWS,
-                        leaf_postings: int = LEAF_POSTINGS, card_rows: int = CARD_ROWS) -> dict[str, Any]:
+                        leaf_postings: int = LEAF_POSTINGS, card_rows: int = CARD_ROWS,
+                        prefetch_bytes: int = PREFETCH_BYTES) -> dict[str, Any]:
     """Writes ``site/search`` from ``datasets``, read once; returns meta.json's document."""
     root = site / "search"
     shutil.rmtree(root, ignore_errors=True)
@@ -268,7 +269,7 @@ def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: i
         "v": 3, "n": rows.n, "page_size": PAGE_SIZE, "list_rows": list_rows, "card_rows": card_rows,
         "alphabet": ALPHABET, "widths": enc.widths, "sort_cols": list(SORT_KEYS), "t": enc.tables,
         "facets": enc.facets, "sorts": [s.to_dict() for s in SORTS], "kids": kids,
-        "prefetch": get_prefetch(root, kids),
+        "prefetch": get_prefetch(root, kids, prefetch_bytes),
     }
     _dump(root / "meta.json", meta)
     return meta
