@@ -137,7 +137,8 @@ function drawCards(rows, terms) {
   results.replaceChildren(cards(0, Math.min(rows.length, FIRST_FRAME_CARDS)));
   shownCards = next;
   if (rows.length > FIRST_FRAME_CARDS) {
-    afterPaint(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); });
+    const rest = index.loadCards(rows.subarray(FIRST_FRAME_CARDS));
+    afterPaint(() => rest.then(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); }, failed));
   }
 }
 
@@ -195,7 +196,8 @@ async function update() {
     s.page = pages;
     a = await answer(s);
   }
-  await index.loadCards(a.rows);
+  // The first screen's cards; drawCards loads the rest after the first paint.
+  await index.loadCards(a.rows.subarray(0, FIRST_FRAME_CARDS));
   if (seq !== renders) return; // a later state is being answered
   facetsView.update(model);
   if (prerendered && isDefault(s)) {
