@@ -22,6 +22,10 @@ from generator.site.format import axis_names, display_name, safe_url, term_label
 # Words are runs of letters and digits, lower-cased; assets/shards.js splits alike.
 WORD = re.compile(r"[^\W_]+")
 
+# Fields whose text many rows share: their words are looked up, not split again.
+SHARED_FIELDS = frozenset({"source", "collection", "organism", "modality", "prefix", "license"})
+SHARED_WORDS_MAX = 100_000  # distinct texts remembered
+
 # Field -> weight (x10) of a term found there; a term in several fields adds up.
 WEIGHTS = (("name", 20), ("base", 10), ("desc", 6), ("source", 10), ("collection", 10),
            ("organism", 10), ("modality", 10), ("prefix", 8), ("license", 5))
@@ -72,6 +76,7 @@ class RowCollector:
         self.term_ids: dict[str, int] = {}
         self.post_term, self.post_row, self.post_weight = array("I"), array("I"), array("B")
         self._chunk: list[list[Any]] = []
+        self._shared_words: dict[str, frozenset[str]] = {}
 
     def add(self, d: Dataset) -> None:
         row, t = self.n, self.tables
@@ -132,10 +137,22 @@ class RowCollector:
         v["chunk"].append(_pixels(l0.chunks if l0 else None))
         v["shard"].append(_pixels(l0.shards if l0 else None))
 
+    def _words(self, field: str, text: str | None) -> frozenset[str]:
+        if not text:
+            return frozenset()
+        if field not in SHARED_FIELDS:
+            return frozenset(get_words(text))
+        words = self._shared_words.get(text)
+        if words is None:
+            words = frozenset(get_words(text))
+            if len(self._shared_words) < SHARED_WORDS_MAX:
+                self._shared_words[text] = words
+        return words
+
     def _add_terms(self, row: int, fields: dict[str, str | None]) -> None:
         weights: dict[str, int] = {}
         for field, weight in WEIGHTS:
-            for word in set(get_words(fields[field])):
+            for word in self._words(field, fields[field]):
                 weights[word] = weights.get(word, 0) + weight
         ids = self.term_ids
         for word, weight in weights.items():
