@@ -155,10 +155,12 @@ class RowCollector:
             for word in self._words(field, fields[field]):
                 weights[word] = weights.get(word, 0) + weight
         ids = self.term_ids
-        for word, weight in weights.items():
+        terms = []
+        for word in weights:
             i = ids.get(word)
             if i is None:
                 i = ids[word] = len(ids)
-            self.post_term.append(i)
-            self.post_row.append(row)
-            self.post_weight.append(min(weight, 255))
+            terms.append(i)
+        self.post_term.extend(terms)
+        self.post_row.extend([row] * len(terms))
+        self.post_weight.extend([w if w < 255 else 255 for w in weights.values()])
