@@ -57,6 +57,7 @@ an http(s) URL or 0, link 1 when the URL may become a validator link.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -236,17 +237,19 @@ def write_lists(enc: Encoder, out: Path) -> None:
         _dump(out / "o" / f"{key}-desc.json", enc.encode(np.concatenate((asc[::-1], missing))[: enc.list_rows], None))
 
 
-def get_prefetch(root: Path, kids: list[str], budget: int = PREFETCH_BYTES) -> list[str]:
+def get_prefetch(root: Path, kids: list[str], chunks: int, budget: int = PREFETCH_BYTES) -> list[str]:
     """The files meta.json's ``prefetch`` names (see the module docstring)."""
     first = [root / "t" / f"{_hex(k)}.json" for k in kids] + [root / "o" / "-.json"]
-    rest = [*sorted((root / "f").iterdir()), *sorted((root / "o").iterdir()),
-            *sorted((root / "r").iterdir(), key=lambda p: int(p.stem))]
-    out, spent = [], 0
-    for path in dict.fromkeys(first + rest):
+    lists = [*sorted((root / "f").iterdir()), *sorted((root / "o").iterdir())]
+    cards = (root / "r" / f"{k}.json" for k in range(chunks))
+    out, spent, misses = [], 0, 0
+    for path in dict.fromkeys(itertools.chain(first, lists, cards)):
         size = path.stat().st_size
         if spent + size <= budget:
             out.append(path.relative_to(root.parent).as_posix())
             spent += size
+        elif (misses := misses + 1) > 64:  # the budget is spent
+            break
     return out
 
 
@@ -269,7 +272,7 @@ def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: i
         "v": 3, "n": rows.n, "page_size": PAGE_SIZE, "list_rows": list_rows, "card_rows": card_rows,
         "alphabet": ALPHABET, "widths": enc.widths, "sort_cols": list(SORT_KEYS), "t": enc.tables,
         "facets": enc.facets, "sorts": [s.to_dict() for s in SORTS], "kids": kids,
-        "prefetch": get_prefetch(root, kids, prefetch_bytes),
+        "prefetch": get_prefetch(root, kids, -(-rows.n // card_rows), prefetch_bytes),
     }
     _dump(root / "meta.json", meta)
     return meta
