@@ -157,6 +157,7 @@ async function showView(s) {
   if (key === viewKey) return;
   const view = key.startsWith("q:") ? await index.search(s.q)
     : await index.browse(s.filters, columnSort(s.sort) ? s.sort : "", currentDir());
+  if (getViewKey(state) !== key) return; // answered too late: a newer view is current
   model.setView(view, (r) => index.rowCodes.get(r));
   viewKey = key;
 }
