@@ -172,6 +172,7 @@ async function answer(s) {
     return { rows, matching: model.n, total: model.n, terms: [] };
   }
   await showView(s);
+  if (viewKey !== getViewKey(s)) return null; // a newer state took over
   model.select(s.filters);
   const matching = model.filter(model.rows(s.sort, currentDir()));
   const view = model.view;
@@ -192,10 +193,12 @@ async function update() {
   const seq = ++renders;
   const s = state;
   let a = await answer(s);
+  if (!a) return;
   const pages = Math.max(1, Math.ceil(a.matching / PAGE_SIZE));
   if (s.page > pages) {
     s.page = pages;
     a = await answer(s);
+    if (!a) return;
   }
   // The first screen's cards; drawCards loads the rest after the first paint.
   await index.loadCards(a.rows.subarray(0, FIRST_FRAME_CARDS));
