@@ -7,6 +7,13 @@ exact facet counts, so a one-term query or a one-value filter still shows
 exact totals at any size (several cut lists combined give lower bounds, which
 the page says).
 
+Pagefind (PyPI ``pagefind[bin]`` 1.5.2 installs here and builds this kind of
+chunked index, with filters and sorts) was the first thing tried; it is not
+used because it has no typo tolerance (Pagefind issue #756), and its search
+runs in WebAssembly, which the site's CSP (``script-src 'self'``, no
+``'wasm-unsafe-eval'``) does not allow; it also indexes HTML pages, where
+the catalog's rows are records.
+
 Layout (``v`` 3)::
 
     search/meta.json        loaded with the page (below)
