@@ -1,11 +1,13 @@
-// The index page: loads index.json, then search, facets with live counts,
-// sorting, paging and URL state. The first page arrives pre-rendered and is
-// kept as is while it is current; every other card is cloned from the page's
-// card <template>.
+// The index page: loads search/meta.json, then search, facets with live
+// counts, sorting, paging and URL state over the sharded index, fetching only
+// the shards a view needs. The first page arrives pre-rendered and is kept as
+// is while it is current; every other card is cloned from the page's card
+// <template>, and a card already shown is moved, not redrawn.
 import { Model } from "./model.js";
+import { ShardIndex, getWords } from "./shards.js";
 import { makeCard } from "./cards.js";
 import { FacetsView, renderPager } from "./facets.js";
-import { formatCount, wireCopyButtons, wireSlashKey } from "./dom.js";
+import { formatCount, highlight, wireCopyButtons, wireSlashKey } from "./dom.js";
 
 const $ = (sel) => document.querySelector(sel);
 const input = $("#q");
@@ -66,6 +68,7 @@ function isDefault(state) {
 // ---------------------------------------------------------------- app
 
 let model = null;
+let index = null;
 let facetsView = null;
 let state = readState();
 let prerendered = results.dataset.prerendered !== undefined;
@@ -95,69 +98,134 @@ function applyStateToControls() {
   }
 }
 
-/** The rows to show, in display order, before facet filtering; and the search's terms. */
-function getRows(found) {
-  if (found && (!state.sort || state.sort === "relevance")) return found.rows;
-  if (columnSort(state.sort)) {
-    const { present, missing } = model.order(state.sort);
-    const ordered = new Int32Array(model.n);
-    if (currentDir() === "asc") ordered.set(present);
-    else for (let i = 0, m = present.length; i < m; i++) ordered[i] = present[m - 1 - i];
-    ordered.set(missing, present.length);
-    if (!found) return ordered;
-    const keep = new Uint8Array(model.n);
-    for (const r of found.rows) keep[r] = 1;
-    return ordered.filter((r) => keep[r]);
-  }
-  return found ? found.rows : (model.identity ||= Int32Array.from({ length: model.n }, (_, i) => i));
-}
-
 // Cards drawn before the first frame: more than a large screen shows at once.
 // The rest of the page follows one frame later, so a keystroke repaints what
 // the visitor sees without waiting for the cards below the fold.
 const FIRST_FRAME_CARDS = 18;
 let drawn = 0; // which drawCards call the deferred cards belong to
+// Row -> the card node showing it and the terms it highlights: kept for the
+// next draw, so a result still shown keeps its node and decoded thumbnail.
+// (The pre-rendered cards are not reused: a script-drawn card is the same
+// markup, which a test compares.)
+let shownCards = new Map();
+
+function cardNode(row, terms, termsKey, next) {
+  let shown = shownCards.get(row);
+  if (shown && shown.node.dataset.id !== index.card(row).id) shown = null;
+  if (shown) {
+    if (shown.terms !== termsKey) {
+      shown.link.replaceChildren(highlight(index.card(row).name, terms));
+      shown.terms = termsKey;
+    }
+  } else {
+    const node = makeCard(CARD, index.card(row), terms);
+    shown = { node, terms: termsKey, link: node.children[1].firstElementChild.firstElementChild };
+  }
+  next.set(row, shown);
+  return shown.node;
+}
 
 function drawCards(rows, terms) {
   const draw = ++drawn;
+  const termsKey = terms.join("\u0000");
+  const next = new Map();
   const cards = (from, to) => {
     const frag = document.createDocumentFragment();
-    for (let i = from; i < to; i++) frag.append(makeCard(CARD, model.card(rows[i]), terms));
+    for (let i = from; i < to; i++) frag.append(cardNode(rows[i], terms, termsKey, next));
     return frag;
   };
   results.replaceChildren(cards(0, Math.min(rows.length, FIRST_FRAME_CARDS)));
+  shownCards = next;
   if (rows.length > FIRST_FRAME_CARDS) {
-    afterPaint(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); });
+    const rest = index.loadCards(rows.subarray(FIRST_FRAME_CARDS));
+    afterPaint(() => rest.then(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); }, failed));
   }
 }
 
+// The view (candidate rows) the model holds, by what it answers.
+let viewKey = null;
+
+function getViewKey(s) {
+  const words = getWords(s.q);
+  if (words.length) return `q:${words.join(" ")}`;
+  const sort = columnSort(s.sort) ? `${s.sort}-${currentDir()}` : "";
+  return `b:${JSON.stringify(FACET_KEYS.map((k) => s.filters[k] || []))}:${sort}`;
+}
+
+async function showView(s) {
+  const key = getViewKey(s);
+  if (key === viewKey) return;
+  const view = key.startsWith("q:") ? await index.search(s.q)
+    : await index.browse(s.filters, columnSort(s.sort) ? s.sort : "", currentDir());
+  if (getViewKey(state) !== key) return; // answered too late: a newer view is current
+  model.setView(view, (r) => index.rowCodes.get(r));
+  viewKey = key;
+}
+
+/** The page's rows (catalog row ids), the matching count, and whether it is exact. */
+async function answer(s) {
+  const whole = !getWords(s.q).length && !Object.keys(s.filters).length && !columnSort(s.sort);
+  if (whole) {
+    model.showWhole();
+    const start = (s.page - 1) * PAGE_SIZE;
+    const rows = Int32Array.from({ length: Math.max(0, Math.min(PAGE_SIZE, model.n - start)) }, (_, i) => start + i);
+    return { rows, matching: model.n, total: model.n, terms: [] };
+  }
+  await showView(s);
+  if (viewKey !== getViewKey(s)) return null; // a newer state took over
+  model.select(s.filters);
+  const matching = model.filter(model.rows(s.sort, currentDir()));
+  const view = model.view;
+  const start = (s.page - 1) * PAGE_SIZE;
+  const rows = Int32Array.from(matching.subarray(start, start + PAGE_SIZE), (i) => view.rows[i]);
+  return { rows, matching: matching.length, total: model.total(matching.length), terms: view.terms.concat(view.all) };
+}
+
+let renders = 0;
+
 function render() {
+  return update().catch(failed);
+}
+
+async function update() {
   applyStateToControls();
   if (!model) return;
-  model.select(state.filters);
-  const found = !state.q ? null : model.index ? model.search(state.q) : model.scan(state.q);
-  const matching = model.filter(getRows(found));
+  const seq = ++renders;
+  const s = state;
+  let a = await answer(s);
+  if (!a) return;
+  const pages = Math.max(1, Math.ceil(a.matching / PAGE_SIZE));
+  if (s.page > pages) {
+    s.page = pages;
+    a = await answer(s);
+    if (!a) return;
+  }
+  // The first screen's cards; drawCards loads the rest after the first paint.
+  await index.loadCards(a.rows.subarray(0, FIRST_FRAME_CARDS));
+  if (seq !== renders) return; // a later state is being answered
   facetsView.update(model);
-  const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
-  if (state.page > pages) state.page = pages;
-  const start = (state.page - 1) * PAGE_SIZE;
-  const slice = matching.subarray(start, start + PAGE_SIZE);
-
-  if (prerendered && isDefault(state)) {
+  if (prerendered && isDefault(s)) {
     // The pre-rendered first page is current: keep its nodes (and loaded images).
   } else {
     prerendered = false;
-    drawCards(slice, found ? found.terms.concat(found.all) : []);
+    drawCards(a.rows, a.terms);
   }
-  const filtered = matching.length !== model.n;
-  let text = matching.length
-    ? `Showing ${formatCount(start + 1)}–${formatCount(start + slice.length)} of ${formatCount(matching.length)} ${matching.length === 1 ? "dataset" : "datasets"}`
+  const start = (s.page - 1) * PAGE_SIZE;
+  const count = a.total ?? a.matching;
+  const more = a.total === null ? "+" : "";
+  let text = a.matching
+    ? `Showing ${formatCount(start + 1)}–${formatCount(start + a.rows.length)} of ${formatCount(count)}${more} ${count === 1 && !more ? "dataset" : "datasets"}`
     : "No datasets match";
-  if (filtered) text += ` (of ${formatCount(model.n)})`;
-  if (state.q && !model.index) text += " · names and URLs only, while the search index loads";
+  if (count !== model.n) text += ` (of ${formatCount(model.n)})`;
   if (statusLine.textContent !== text) statusLine.textContent = text;
   results.setAttribute("aria-busy", "false");
-  pagerShown = renderPager(pager, state.page, pages, (page) => writeQuery({ ...state, page }), pagerShown);
+  results.dataset.query = s.q;
+  pagerShown = renderPager(pager, s.page, pages, (page) => writeQuery({ ...s, page }), pagerShown);
+}
+
+function failed(error) {
+  statusLine.textContent = "The search index could not be loaded; showing the first page only.";
+  console.warn(error);
 }
 
 // Rewriting the address costs the browser a few milliseconds: while typing, it
@@ -228,22 +296,17 @@ window.addEventListener("popstate", () => {
 applyStateToControls();
 results.setAttribute("aria-busy", isDefault(state) ? "false" : "true");
 
-fetch("index.json", { credentials: "same-origin" })
+fetch("search/meta.json", { credentials: "same-origin" })
   .then((r) => {
-    if (!r.ok) throw new Error(`index.json: HTTP ${r.status}`);
+    if (!r.ok) throw new Error(`search/meta.json: HTTP ${r.status}`);
     return r.json();
   })
-  .then((ix) => {
-    model = new Model(ix);
+  .then((meta) => {
+    index = new ShardIndex(meta, "");
+    model = new Model(meta);
     facetsView = new FacetsView(facetsBox, model, toggleFacet);
-    const ready = model.buildIndex();
-    render();
-    return ready.then(() => {
+    return update().then(() => Promise.all(meta.prefetch.map((path) => index.load(path)))).then(() => {
       document.documentElement.dataset.searchReady = "true";
-      if (state.q) render();
     });
   })
-  .catch((error) => {
-    statusLine.textContent = "The search index could not be loaded; showing the first page only.";
-    console.warn(error);
-  });
+  .catch(failed);

@@ -1,38 +1,27 @@
-// The catalog as data: facets, sorts, search and filtering over the columns of
-// index.json (its contract is written down in generator/site/search_index.py).
-// No DOM here: the page's views read the model and draw.
-import MiniSearch from "./vendor/minisearch-7.2.0.js";
+// The catalog as data: facets with live counts, sorts and filtering over a
+// view, the candidate rows the sharded index answered with (shards.js; its
+// format is written down in generator/site/search_shards.py). No DOM here:
+// the page's views read the model and draw.
 
-function makeFacet(ix, def) {
-  const col = ix.c[def.col], n = ix.n, size = def.keys.length;
-  // A negative code (value absent) counts under the last entry, "not stated".
-  const codes = new Int32Array(n);
-  for (let i = 0; i < n; i++) codes[i] = col[i] < 0 ? size - 1 : col[i];
-  const total = new Int32Array(size);
-  for (let i = 0; i < n; i++) total[codes[i]]++;
+const NO_KEY = 4095; // a sort key the row does not have
+
+function makeFacet(def) {
+  const size = def.keys.length;
   return {
     key: def.key, label: def.label, keys: def.keys, labels: def.labels, groups: def.groups || null,
-    order: def.order, codes, total,
-    selected: new Uint8Array(size), counts: new Int32Array(size),
+    order: def.order, total: Int32Array.from(def.total),
+    codes: new Int32Array(0), selected: new Uint8Array(size), counts: new Int32Array(size),
     keyIndex: new Map(def.keys.map((k, i) => [k, i])),
   };
 }
 
-const tokenize = (q) => MiniSearch.getDefault("tokenize")(q).map((w) => w.toLowerCase()).filter(Boolean);
-
 export class Model {
-  constructor(ix) {
-    this.ix = ix;
-    this.n = ix.n;
-    this.c = ix.c;
-    this.t = ix.t;
-    this.facets = ix.facets.map((def) => makeFacet(ix, def));
-    this.sorts = new Map(ix.sorts.map((s) => [s.key, s]));
-    this.nolink = new Set(ix.nolink);
-    this.orders = new Map();
-    this.scores = new Float64Array(this.n);
-    this.hits = new Int32Array(this.n);
-    this.index = null;
+  constructor(meta) {
+    this.n = meta.n;
+    this.facets = meta.facets.map(makeFacet);
+    this.sorts = new Map(meta.sorts.map((s) => [s.key, s]));
+    this.sortCols = new Map(meta.sort_cols.map((k, i) => [k, meta.facets.length + i]));
+    this.view = null;
   }
 
   /** The sort definition of `key` if it orders by a column (it has a default direction). */
@@ -41,128 +30,45 @@ export class Model {
     return s && s.dir ? s : null;
   }
 
-  sortKey(def) {
-    const c = this.c, n = this.n;
-    const out = new Float64Array(n).fill(-1);
-    if (def.cols) {
-      const cols = def.cols.map((name) => c[name]);
-      for (let i = 0; i < n; i++) {
-        for (const col of cols) if (col[i] >= 0) { out[i] = col[i]; break; }
-      }
-    } else if (def.axis) {
-      const at = this.t.axes.map((names) => names.indexOf(def.axis));
-      for (let i = 0; i < n; i++) {
-        const k = c.ax[i] >= 0 ? at[c.ax[i]] : -1;
-        if (k >= 0 && c.shape[i]) out[i] = c.shape[i][k];
-      }
-    }
-    return out;
+  /** Shows `view` ({rows (ascending), ranked?, cut, exact?}); `codes(row)` gives a row's codes. */
+  setView(view, codes) {
+    const m = view.rows.length;
+    this.view = view;
+    this.m = m;
+    this.rowCodes = view.rows.length ? Array.from(view.rows, codes) : [];
+    this.facets.forEach((f, k) => {
+      f.codes = new Int32Array(m);
+      for (let i = 0; i < m; i++) f.codes[i] = this.rowCodes[i][k];
+    });
+    this.orders = new Map();
+    const local = new Map(Array.from(view.rows, (r, i) => [r, i]));
+    this.ranked = view.ranked ? Int32Array.from(view.ranked, (r) => local.get(r)) : null;
+    this.identity = Int32Array.from({ length: m }, (_, i) => i);
   }
 
-  /** Rows in ascending order of a column sort: {present, missing}, cached per key. */
+  /** View positions in ascending order of a column sort: {present, missing}, cached per key. */
   order(key) {
     let cached = this.orders.get(key);
     if (cached) return cached;
-    const def = this.columnSort(key);
-    const rows = Array.from({ length: this.n }, (_, i) => i);
-    let present, missing;
-    if (def.text) {
-      const text = this.c[def.text].map((s) => s.toLowerCase());
-      rows.sort((a, b) => (text[a] < text[b] ? -1 : text[a] > text[b] ? 1 : a - b));
-      present = rows; missing = [];
-    } else {
-      const k = this.sortKey(def);
-      present = rows.filter((i) => k[i] >= 0).sort((a, b) => k[a] - k[b] || a - b);
-      missing = rows.filter((i) => k[i] < 0);
-    }
+    const at = this.sortCols.get(key), rows = this.view.rows, codes = this.rowCodes;
+    const present = [], missing = [];
+    for (let i = 0; i < this.m; i++) (codes[i][at] === NO_KEY ? missing : present).push(i);
+    present.sort((a, b) => codes[a][at] - codes[b][at] || rows[a] - rows[b]);
     cached = { present: Int32Array.from(present), missing: Int32Array.from(missing) };
     this.orders.set(key, cached);
     return cached;
   }
 
-  buildIndex() {
-    // Per-row text (name, last URL segment) goes in one index; strings shared by
-    // many rows (descriptions, sources, collections, terms, URL prefixes) go in a
-    // second, small index and expand to their rows, so 100,000 rows index fast.
-    const rowIndex = new MiniSearch({ fields: ["name", "base"], idField: "i", searchOptions: { boost: { name: 2 } } });
-    const tableIndex = new MiniSearch({ fields: ["text"], idField: "i", storeFields: ["col", "k"] });
-    const tables = [
-      ["desc", "desc", 0.6], ["source", "src", 1], ["organism", "org", 1], ["modality", "mod", 1],
-      ["prefix", "up", 0.8], ["license", "lic", 0.5],
-    ];
-    const tableDocs = [];
-    for (const [tname, col, weight] of tables) {
-      this.t[tname].forEach((text, k) => tableDocs.push({ i: tableDocs.length, text, col, k, weight }));
-    }
-    this.t.collection.forEach(([, name], k) => tableDocs.push({ i: tableDocs.length, text: name, col: "col", k, weight: 1 }));
-    this.tableDocs = tableDocs;
-    tableIndex.addAll(tableDocs);
-    this.tableIndex = tableIndex;
-    this.rowsByValue = new Map(); // "col" -> array of row lists, built on first use
-    const docs = new Array(this.n);
-    for (let i = 0; i < this.n; i++) docs[i] = { i, name: this.c.name[i], base: this.c.ub[i] };
-    return rowIndex.addAllAsync(docs, { chunkSize: 5000 }).then(() => { this.index = rowIndex; });
-  }
-
-  rowsOf(col, k) {
-    let lists = this.rowsByValue.get(col);
-    if (!lists) {
-      lists = [];
-      const values = this.c[col];
-      for (let i = 0; i < this.n; i++) {
-        const v = values[i];
-        if (v < 0) continue;
-        (lists[v] ||= []).push(i);
-      }
-      this.rowsByValue.set(col, lists);
-    }
-    return lists[k] || [];
-  }
-
-  /** Until the ranked index is built (seconds, at 100,000 rows): rows whose name or
-   * URL contains every query term, in catalog order. A shared ?q= link and the
-   * first keystrokes get answers at once instead of a wait. */
-  scan(q) {
-    const terms = tokenize(q);
-    if (!terms.length) return null;
-    const { c } = this;
-    this.scanText ||= Array.from({ length: this.n }, (_, i) => `${c.name[i]} ${this.url(i)}`.toLowerCase());
-    const rows = [];
-    for (let i = 0; i < this.n; i++) {
-      const text = this.scanText[i];
-      if (terms.every((term) => text.includes(term))) rows.push(i);
-    }
-    return { rows: Int32Array.from(rows), terms: [], all: terms };
-  }
-
-  /** Rows matching every query term (prefix + fuzzy, any field), best first, and the matched terms. */
-  search(q) {
-    const terms = tokenize(q);
-    if (!terms.length || !this.index) return null;
-    const { scores, hits } = this;
-    scores.fill(0);
-    hits.fill(0);
-    const matched = new Set();
-    let candidates = null;
-    const options = (term) => ({ prefix: true, fuzzy: term.length > 3 ? 0.2 : false, combineWith: "OR" });
-    terms.forEach((term, ti) => {
-      const found = [];
-      const hit = (row, score) => {
-        if (hits[row] === ti) { hits[row] = ti + 1; found.push(row); }
-        if (hits[row] === ti + 1) scores[row] += score;
-      };
-      for (const r of this.index.search(term, options(term))) {
-        hit(r.id, r.score);
-        for (const m of r.terms) matched.add(m);
-      }
-      for (const r of this.tableIndex.search(term, options(term))) {
-        const doc = this.tableDocs[r.id];
-        for (const row of this.rowsOf(doc.col, doc.k)) hit(row, r.score * doc.weight);
-      }
-      candidates = found;
-    });
-    const rows = Int32Array.from(candidates).sort((a, b) => scores[b] - scores[a] || a - b);
-    return { rows, terms: [...matched], all: terms };
+  /** View positions in display order, before facet filtering. */
+  rows(sortKey, dir) {
+    if (this.ranked && (!sortKey || sortKey === "relevance")) return this.ranked;
+    if (!this.columnSort(sortKey)) return this.ranked || this.identity;
+    const { present, missing } = this.order(sortKey);
+    const ordered = new Int32Array(this.m);
+    if (dir === "asc") ordered.set(present);
+    else for (let i = 0, m = present.length; i < m; i++) ordered[i] = present[m - 1 - i];
+    ordered.set(missing, present.length);
+    return ordered;
   }
 
   /** Select the facet values named by `filters` ({key: [values]}). */
@@ -176,7 +82,7 @@ export class Model {
     }
   }
 
-  /** Filter `rows` (already in display order) by the selected facets and count every facet's values. */
+  /** Filter view positions `rows` by the selected facets and count every facet's values. */
   filter(rows) {
     const active = this.facets.filter((f) => f.selected.some((x) => x));
     for (const f of this.facets) f.counts.fill(0);
@@ -196,29 +102,39 @@ export class Model {
         failed.counts[failed.codes[r]]++;
       }
     }
+    this.exactCounts(active);
     return out.subarray(0, m);
   }
 
-  url(r) {
-    const c = this.c;
-    return (c.up[r] >= 0 ? this.t.prefix[c.up[r]] : "") + c.ub[r];
+  /** Counts the view cannot know from its rows: a lone filter's own facet
+   * counts the whole catalog; where the view was cut, its one list's exact
+   * counts replace the counts of the part it holds. */
+  exactCounts(active) {
+    const { exact, ranked } = this.view;
+    if (!ranked && active.length === 1) active[0].counts.set(active[0].total);
+    if (!exact || (active.length && ranked)) return;
+    this.facets.forEach((f, k) => {
+      if (exact.whole) f.counts.set(f.total);
+      else if (exact.counts && !(active.includes(f) && !ranked)) {
+        f.counts.fill(0);
+        const pairs = exact.counts[k];
+        for (let i = 0; i < pairs.length; i += 2) f.counts[pairs[i]] = pairs[i + 1];
+      }
+    });
   }
 
-  /** What row r's card shows, as plain values (cards.js draws it). */
-  card(r) {
-    const c = this.c, t = this.t;
-    const names = c.ax[r] >= 0 ? t.axes[c.ax[r]] : [];
-    return {
-      id: c.id[r],
-      url: this.url(r),
-      name: c.name[r],
-      axes: (c.shape[r] || []).map((size, i) => [names[i] ?? `d${i}`, String(size)]),
-      source: c.src[r] >= 0 ? t.source[c.src[r]] : "",
-      collection: c.col[r] >= 0 ? t.collection[c.col[r]][1] : null,
-      badges: c.bd[r] >= 0 ? t.badges[c.bd[r]] : [],
-      thumb: c.thumb[r] >= 0 ? { src: t.thumb[c.thumb[r]], width: c.tw[r], height: c.th[r] } : null,
-      link: !this.nolink.has(r),
-      origin: c.origin[r] || null,
-    };
+  /** The whole catalog, in catalog order: every count is the total. */
+  showWhole() {
+    for (const f of this.facets) { f.selected.fill(0); f.counts.set(f.total); }
+  }
+
+  /** The number of matching rows if known exactly, else null (the view holds a part of them). */
+  total(matching) {
+    const { exact, cut, ranked } = this.view;
+    const filtered = this.facets.some((f) => f.selected.some((x) => x));
+    if (!cut) return matching;
+    if (exact && exact.whole && !filtered) return this.n;
+    if (exact && !(filtered && ranked) && !exact.whole) return exact.df;
+    return null;
   }
 }

@@ -428,6 +428,16 @@ def repaint_bench(work: Path, browser, *, sites: dict[str, Path] | None = None, 
     }
 
 
+def serve_and_browse_search(out: Path, browser, queries: list[str]) -> dict[str, object]:
+    from benchmarks.search_sites import browse_search
+
+    server = BackgroundServer(make_app(out, prefix="/site/")).start()
+    try:
+        return browse_search(server.url + "/site/", browser, queries)
+    finally:
+        server.stop()
+
+
 def serve_and_browse(out: Path, browser, queries: list[str]) -> dict[str, float]:
     server = BackgroundServer(make_app(out, prefix="/site/")).start()
     try:
@@ -444,6 +454,8 @@ def main() -> None:
     ap.add_argument("--repaint-only", action="store_true", help="only the search repaint timing (step 4)")
     ap.add_argument("--compare", action="append", default=[], metavar="LABEL=DIR",
                     help="with --repaint-only: a built site to time alongside (any site with the same hooks)")
+    ap.add_argument("--search-rows", default="", metavar="N,N,...",
+                    help="only the search at these catalog sizes (sites written from synthetic records)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-site-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -455,6 +467,17 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
             results["search_repaint_60"] = repaint_bench(work, browser, sites=others)
+            browser.close()
+        print(json.dumps(results, indent=1))
+        return
+    if args.search_rows:
+        from playwright.sync_api import sync_playwright
+
+        from benchmarks.search_sites import search_bench
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+            results.update(search_bench(work, browser, [int(n) for n in args.search_rows.split(",")]))
             browser.close()
         print(json.dumps(results, indent=1))
         return
@@ -498,6 +521,7 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
         queries = ["brain", "zebrfish", "mitotic chrom", "set042", "organoid kidney"]
         results["browser_100k"] = serve_and_browse(big, browser, queries)
+        results["browser_100k"].update(serve_and_browse_search(big, browser, queries))
         if CORPUS.is_dir():
             results["browser_challenge"] = serve_and_browse(challenge, browser, ["idr0004", "yeast", "lightsheet", "webknosos"])
         results["thumbnails_floor_bare_page"] = floor_bench(work, browser)

@@ -30,6 +30,7 @@ from generator.site.exports import (
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
 from generator.site.search_index import get_search_index
+from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
@@ -125,6 +126,7 @@ class SiteWriter:
         """Everything but index.html and the dataset pages."""
         catalog = self.catalog
         self._write_text("index.json", json.dumps(get_search_index(catalog.datasets), ensure_ascii=False, separators=(",", ":")))
+        write_search_shards(catalog.datasets, self.out)
         self._write_text("report.html", self.render("report.html", get_report_page(catalog)))
         self._write_text("report.json", json.dumps(get_report_json(catalog), ensure_ascii=False, indent=1))
         self._write_text("about.html", self.render("about.html", get_about_page(catalog)))
