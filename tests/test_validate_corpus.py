@@ -39,20 +39,8 @@ VERSIONS = ("0.4", "0.5", "0.6rc0")
 # a lone transformation, an OME/ series list).
 DOCUMENT_KEYS = {"multiscales", "plate", "well", "image-label", "bioformats2raw.layout", "scene"}
 
-# Valid documents the catalog cannot call ok yet, and why (xfail, not strict).
-# The 0.6 reading (coordinate systems, sequence transformations, scenes) is
-# being built in harvest; until then these datasets are misread, though the
-# validator passes their documents (test_validate.py judges them alone).
-HARVEST_0_6 = {
-    "0.6rc0/examples/multiscales_strict/multiscales_example.json": "harvest cannot infer level shapes from sequence transformations",
-    "0.6rc0/examples/subspace/subspacePermute.json": "harvest takes the axes from coordinateSystems[0], not the system the levels map into",
-    "0.6rc0/tests/attributes/spec/valid/transforms/affine.json": "harvest takes the axes from coordinateSystems[0], not the system the levels map into",
-    "0.6rc0/tests/attributes/spec/valid/transforms/byDimension.json": "harvest takes the axes from coordinateSystems[0], not the system the levels map into",
-    "0.6rc0/tests/attributes/spec/valid/transforms/mapAxis.json": "harvest cannot infer level shapes from sequence transformations",
-    "0.6rc0/tests/attributes/spec/valid/transforms/projectAxis.json": "harvest cannot infer level shapes from sequence transformations",
-    "0.6rc0/tests/attributes/spec/valid/transforms/projectAxis2.json": "harvest cannot infer level shapes from sequence transformations",
-}
-SCENE_GAP = "harvest does not read scenes yet (kind 'scene': 'no multiscales metadata')"
+# Valid documents the catalog flags, and why (xfail, strict: a change in
+# either the documents or the schemas shows up here).
 # Some of the spec's own 0.6rc0 documents (its examples and its zarr/ tests)
 # still write a transformation's input and output as strings, the form before
 # rc0; the spec's 0.6rc0 schema (the copy in the corpus and ngff-zarr's alike)
@@ -62,13 +50,8 @@ STRING_REFS = "the spec's document uses string input/output, which its own 0.6rc
 
 
 def known_gap(case: "Case") -> str | None:
-    key = f"{case.version}/{case.name}"
     if not case.valid or not isinstance(case.ome, dict):
         return None
-    if key in HARVEST_0_6:
-        return HARVEST_0_6[key]
-    if "scene" in case.ome:
-        return SCENE_GAP
     if case.version.startswith("0.6") and _has_string_refs(case.ome.get("multiscales")):
         return STRING_REFS
     return None
@@ -195,7 +178,7 @@ def is_flagged(case: Case, ds: Dataset) -> bool:
 
 def _param(case: Case) -> Any:
     gap = known_gap(case)
-    marks = [pytest.mark.xfail(reason=gap, strict=False)] if gap else []
+    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
     return pytest.param(case, id=f"{case.version}/{case.name}", marks=marks)
 
 
