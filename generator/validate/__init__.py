@@ -145,8 +145,10 @@ def _messages(folder: str, roles: tuple[str, ...], doc: Mapping[str, Any]) -> li
     for role in roles:
         plain = list(iter_schema_errors(folder, role, doc))
         errors += plain
-        # The strict schema's own rules (its plain part is checked above).
-        advice += (m + STRICT_ADVICE for m in iter_schema_errors(folder, role, doc, strict=True) if m not in plain)
+        # The strict schema's own rules (its plain part is checked above). What
+        # it "requires" the spec only recommends, so the word is dropped.
+        strict = iter_schema_errors(folder, role, doc, strict=True)
+        advice += (m.replace(" (required)", "") + STRICT_ADVICE for m in strict if m not in plain)
     if not errors:
         # The schema passed: the typed models add the spec's text rules.
         for role in roles:
