@@ -116,5 +116,5 @@ def test_check_says_the_verdict_in_words(static_server: StaticServer, tmp_path: 
     assert "  verdict: FAIL: not valid OME-NGFF 0.4: 1 error, each naming the place in the metadata and the spec's rule; fix them, then check again" in out
     assert "  error: levels '0', '1': Zarr v2 arrays must use the nested '/' dimension separator" in out
     assert "  verdict: PASS: valid OME-NGFF 0.4; " in out and "optional recommendation" in out
-    assert "  recommended: multiscales[0]: missing 'metadata', 'type', 'name' (required)" in out
+    assert "  recommended: multiscales[0]: missing 'metadata', 'type', 'name'" in out
     assert "FAIL: not valid OME-NGFF 0.4" in summary.read_text()
