@@ -42,6 +42,15 @@ def _url_map(values: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _size(text: str) -> int:
+    from generator.site.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _verbosity(args: argparse.Namespace) -> int:
     return -1 if args.quiet else (1 if args.verbose else 0)
 
@@ -104,6 +113,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--title", default="OME-Zarr catalog", help="site title")
     b.add_argument("--site-url", default="", metavar="URL", help="public URL of the site, for absolute sitemap links")
+    b.add_argument(
+        "--site-budget", type=_size, default=None, metavar="SIZE",
+        help="bytes the site may take (1GB, 800MiB, bytes): exports are compressed, large thumbnails dropped, "
+        "then cards shrunk to fit; exit 1 when it cannot (default: no limit)",
+    )
     _add_common(b)
 
     c = sub.add_parser("check", help="check datasets or CSVs and print a verdict per dataset")
@@ -166,6 +180,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generator.build import InputError
     from generator.lock import LockError
     from generator.progress import Progress, format_summary
+    from generator.site.budget import BudgetError
     from generator.state_schema import StateError
 
     config = BuildConfig(
@@ -181,6 +196,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         site_url=args.site_url,
         github=parse_github_env(os.environ),
         **_common_settings(args),
+        site_budget=args.site_budget,
     )
     progress = Progress(verbosity=config.verbose)
     try:
@@ -190,6 +206,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         # another build holds: a message, not a traceback.
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
+    except BudgetError as e:
+        # The previous site is untouched: the new one was never swapped in.
+        print(f"ngff-catalog: error: {e}", file=sys.stderr)
+        return 1
     if config.verbose >= 0:
         print(format_summary(result))
     failed = len(result.failed)

@@ -126,3 +126,4 @@ class BuildConfig:
     sources: SourceLimits = SourceLimits()
     github: GitHubSource | None = None  # set in Actions: listings link to their line on GitHub
     verbose: int = 0  # -1 quiet, 0 normal, 1 verbose
+    site_budget: int | None = None  # bytes the written site may take (--site-budget); None: no limit
