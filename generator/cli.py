@@ -1,4 +1,4 @@
-"""``ngff-catalog build | check | serve | demo``: the thin synchronous edge.
+"""``ngff-catalog build | check | publish | serve | demo``: the thin synchronous edge.
 
 This is the only place that calls ``asyncio.run``; everything below it is
 async library code. A build gathers inside the event loop and is written
@@ -128,6 +128,15 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-thumbnails", action="store_true", help="skip the thumbnail check")
     _add_common(c)
 
+    pub = sub.add_parser("publish", help="upload a built site to object storage or a folder (only what changed)")
+    pub.add_argument("dir", type=Path, metavar="DIR", help="a site written by 'ngff-catalog build'")
+    pub.add_argument("url", metavar="URL", help="s3://bucket/prefix, gs://bucket/prefix or a folder")
+    pub.add_argument(
+        "--endpoint", metavar="URL", default=None,
+        help="S3-compatible service (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)",
+    )
+    pub.add_argument("-v", "--verbose", action="store_true", help="list every file uploaded and deleted")
+
     s = sub.add_parser("serve", help="serve a built site locally")
     s.add_argument("dir", type=Path, metavar="DIR")
     s.add_argument("--host", default="127.0.0.1")
@@ -235,6 +244,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     return asyncio.run(run_check(options))
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from generator.publish import PublishError, publish
+
+    try:
+        result = publish(args.dir, args.url, endpoint=args.endpoint)
+    except PublishError as e:
+        print(f"ngff-catalog publish: {e}", file=sys.stderr)
+        return 2
+    if args.verbose:
+        for rel in result.uploaded:
+            print(f"uploaded {rel}")
+        for rel in result.deleted:
+            print(f"deleted {rel}")
+    print(result.describe() + f" -> {args.url}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -284,7 +310,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    handlers = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "demo": cmd_demo}
+    handlers = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "demo": cmd_demo, "publish": cmd_publish}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
