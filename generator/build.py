@@ -37,7 +37,7 @@ from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
-from generator.site.budget import BudgetError, BudgetReport, describe_overflow, describe_plan, fit_budget, measure_site
+from generator.site.budget import BudgetReport, describe_plan, fit_budget, measure_site
 from generator.site.fit import apply_plan
 from generator.site.pages import SiteWriter, write_site
 from generator.sources.columns import dataset_from_entry
@@ -229,17 +229,19 @@ def _write_within_budget(
     sizes = measure_site(staging, _card_files(catalog))
     given_up: tuple[str, ...] = ()
     budget = config.site_budget
-    if budget is not None and sizes.total > budget:
-        plan = fit_budget(sizes, budget, card_px=config.thumbnail.card_size)
-        given_up = describe_plan(plan, sizes)
+    first, plan = sizes, None
+    while budget is not None and sizes.total > budget:
+        # Each plan gives up more than the one before; the last raises BudgetError.
+        plan = fit_budget(first, budget, card_px=config.thumbnail.card_size, after=plan)
+        given_up = describe_plan(plan, first)
         shutil.rmtree(staging)
         staging.mkdir()
-        catalog = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
-        _place_thumbnails(catalog.datasets, roots, staging / THUMB_DIR)
-        write_site(catalog, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
-        sizes = measure_site(staging, _card_files(catalog))
-        if sizes.total > budget:
-            raise BudgetError(describe_overflow(sizes, budget, sizes.total))
+        fitted = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
+        _place_thumbnails(fitted.datasets, roots, staging / THUMB_DIR)
+        write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
+        sizes = measure_site(staging, _card_files(fitted))
+    if plan is not None:
+        catalog = fitted
     report = BudgetReport(budget, sizes, given_up)
     SiteWriter(catalog, staging, budget=report).write_reports()
     return catalog, report

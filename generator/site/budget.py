@@ -128,28 +128,41 @@ class BudgetReport:
         return {"budget": self.budget, **self.sizes.to_dict(), "given_up": list(self.given_up)}
 
 
-def fit_budget(sizes: SiteSizes, budget: int, *, card_px: int = 256) -> BudgetPlan:
-    """The least the site gives up to fit ``budget``, in the fixed order:
-    exports compressed, then large renditions dropped, then card thumbnails
-    shrunk (each step only while still over). Raises ``BudgetError`` with the
-    figures when even the smallest cards do not fit."""
-    total = sizes.total
-    if total <= budget:
-        return BudgetPlan(estimate=total)
-    total -= sizes.compressible - int(sizes.compressible * GZIP_RATIO)
-    if total <= budget:
-        return BudgetPlan(compress_exports=True, estimate=total)
+def get_plans(sizes: SiteSizes, *, card_px: int = 256) -> list[BudgetPlan]:
+    """Every plan the site may take, from giving up least to most, each with its expected total:
+    exports compressed, then large renditions dropped, then card thumbnails shrunk step by step."""
+    from generator.site.exports import COMPRESSED_HEAD_BYTES
+
+    # Compressed, catalog.json still holds its first megabyte as it is.
+    compressible = max(0, sizes.compressible - COMPRESSED_HEAD_BYTES)
+    total = sizes.total - (compressible - int(compressible * GZIP_RATIO))
+    plans = [BudgetPlan(compress_exports=True, estimate=total)]
     total -= sizes.parts["large thumbnails"]
-    if total <= budget:
-        return BudgetPlan(compress_exports=True, drop_large=True, estimate=total)
+    plans.append(BudgetPlan(compress_exports=True, drop_large=True, estimate=total))
     cards = sizes.parts["card thumbnails"]
     for px, quality in CARD_STEPS:
-        # WebP bytes follow the pixel count; the lower quality is a margin on top.
-        smaller = int(cards * (px / card_px) ** 2)
-        if total - cards + smaller <= budget:
-            return BudgetPlan(True, True, (px, quality), total - cards + smaller)
-    smallest = int(cards * (CARD_STEPS[-1][0] / card_px) ** 2)
-    raise BudgetError(describe_overflow(sizes, budget, total - cards + smallest))
+        if px < card_px:
+            # WebP bytes follow the pixel count; the lower quality is a margin on top.
+            plans.append(BudgetPlan(True, True, (px, quality), total - cards + int(cards * (px / card_px) ** 2)))
+    return plans
+
+
+def fit_budget(sizes: SiteSizes, budget: int, *, card_px: int = 256, after: BudgetPlan | None = None) -> BudgetPlan:
+    """The least the site gives up to fit ``budget``, in the fixed order:
+    exports compressed, then large renditions dropped, then card thumbnails
+    shrunk (each step only while still over). ``after``: a plan tried that did
+    not fit; the next one that gives up more. Raises ``BudgetError`` with the
+    figures when even the smallest cards do not fit."""
+    if after is None and sizes.total <= budget:
+        return BudgetPlan(estimate=sizes.total)
+    plans = get_plans(sizes, card_px=card_px)
+    if after is not None:
+        plans = plans[plans.index(after) + 1 :] if after in plans else []
+    for plan in plans:
+        if plan.estimate <= budget:
+            return plan
+    best = min([sizes.total] + [p.estimate for p in get_plans(sizes, card_px=card_px)])
+    raise BudgetError(describe_overflow(sizes, budget, best))
 
 
 def describe_overflow(sizes: SiteSizes, budget: int, best: int) -> str:
@@ -159,7 +172,7 @@ def describe_overflow(sizes: SiteSizes, budget: int, best: int) -> str:
     return (
         f"the site is {format_bytes(sizes.total)} ({parts}), over the budget of {format_bytes(budget)} "
         f"(--site-budget); with exports compressed, large thumbnails dropped and card thumbnails shrunk "
-        f"to {CARD_STEPS[-1][0]} px it would still be about {format_bytes(best)}. Give a larger --site-budget, "
+        f"to {CARD_STEPS[-1][0]} px it would still be {format_bytes(best)} or more. Give a larger --site-budget, "
         f"or publish to object storage (ngff-catalog publish DIR s3://bucket/prefix), which has no size limit"
     )
 

@@ -158,7 +158,8 @@ def _open_part(path: Path, compress: bool) -> Any:
     return open(path, "w", encoding="utf-8", buffering=1 << 20)
 
 
-def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False) -> list[str]:
+def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False,
+                       batch: int = 1000) -> list[str]:
     """``catalog.json``, byte for byte ``json.dumps(get_catalog_json(catalog))`` while it
     stays under ``part_bytes``, streamed: one dataset dict at a time instead of
     100,000 dicts and a 130 MB string at once. Past ``part_bytes`` the datasets
@@ -174,7 +175,7 @@ def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_B
         f, written, first = main, 0, True
         limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
         try:
-            for i in range(0, len(datasets), 1000):
+            for i in range(0, len(datasets), batch):
                 if written >= limit:
                     limit = part_bytes
                     if f is not main:
@@ -184,7 +185,7 @@ def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_B
                     f = _open_part(path.parent / parts[-1], compress)
                     f.write(f'{{"schema_version":1,"part":{len(parts) + 1},"datasets":[')
                     written, first = 0, True
-                text = ",".join([enc.encode(d.to_dict()) for d in datasets[i : i + 1000]])
+                text = ",".join([enc.encode(d.to_dict()) for d in datasets[i : i + batch]])
                 f.write(text if first else "," + text)
                 written += len(text)
                 first = False
