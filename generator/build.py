@@ -37,7 +37,9 @@ from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
-from generator.site.pages import write_site
+from generator.site.budget import BudgetReport, describe_plan, fit_budget, measure_site
+from generator.site.fit import apply_plan
+from generator.site.pages import SiteWriter, write_site
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
 from generator.state import State
@@ -64,6 +66,7 @@ class BuildResult:
     # or a scratch folder), and whether write_build removes it afterwards.
     thumbnail_root: Path | None = None
     scratch: bool = False
+    size: BudgetReport | None = None  # the written site's bytes per part (write_build)
 
     @property
     def failed(self) -> list[Dataset]:
@@ -204,8 +207,9 @@ def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress 
         staging = get_staging_path(out)
         try:
             staging.mkdir()
-            _place_thumbnails(result.catalog.datasets, (result.thumbnail_root, out), staging / THUMB_DIR)
-            write_site(result.catalog, staging, site_url=config.site_url)
+            catalog, size = _write_within_budget(result.catalog, (result.thumbnail_root, out), staging, config)
+            if size.given_up:
+                progress.log("site: to fit --site-budget: " + "; ".join(size.given_up), level=-1)
             _swap_in(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # the new site if it failed, else the old one
@@ -213,8 +217,42 @@ def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress 
         if result.scratch and result.thumbnail_root is not None:
             shutil.rmtree(result.thumbnail_root, ignore_errors=True)
     return dataclasses.replace(
-        result, seconds=result.seconds + time.monotonic() - t0, thumbnail_root=None if result.scratch else result.thumbnail_root, scratch=False
+        result, seconds=result.seconds + time.monotonic() - t0, thumbnail_root=None if result.scratch else result.thumbnail_root, scratch=False,
+        catalog=catalog, size=size,
     )
+
+
+def _write_within_budget(
+    catalog: Catalog, roots: tuple[Path | None, ...], staging: Path, config: BuildConfig
+) -> tuple[Catalog, BudgetReport]:
+    """Write the site into ``staging``, measure it and, over ``--site-budget``, write it
+    again having given up what ``fit_budget`` decided; report.html gets the figures.
+    Raises ``BudgetError`` (the previous site untouched) when it cannot fit."""
+    _place_thumbnails(catalog.datasets, roots, staging / THUMB_DIR)
+    write_site(catalog, staging, site_url=config.site_url)
+    sizes = measure_site(staging, _card_files(catalog))
+    given_up: tuple[str, ...] = ()
+    budget = config.site_budget
+    first, plan = sizes, None
+    while budget is not None and sizes.total > budget:
+        # Each plan gives up more than the one before; the last raises BudgetError.
+        plan = fit_budget(first, budget, card_px=config.thumbnail.card_size, after=plan)
+        given_up = describe_plan(plan, first)
+        shutil.rmtree(staging)
+        staging.mkdir()
+        fitted = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
+        _place_thumbnails(fitted.datasets, roots, staging / THUMB_DIR)
+        write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
+        sizes = measure_site(staging, _card_files(fitted))
+    if plan is not None:
+        catalog = fitted
+    report = BudgetReport(budget, sizes, given_up)
+    SiteWriter(catalog, staging, budget=report).write_reports()
+    return catalog, report
+
+
+def _card_files(catalog: Catalog) -> list[str]:
+    return [d.thumbnail.card for d in catalog.datasets if d.thumbnail is not None]
 
 
 def _thumbnail_root(config: BuildConfig, state: State | None) -> tuple[Path | None, bool]:

@@ -1,4 +1,4 @@
-"""``ngff-catalog build | check | serve | demo``: the thin synchronous edge.
+"""``ngff-catalog build | check | publish | serve | demo``: the thin synchronous edge.
 
 This is the only place that calls ``asyncio.run``; everything below it is
 async library code. A build gathers inside the event loop and is written
@@ -51,6 +51,15 @@ def _dask_target(value: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return value
+
+
+def _size(text: str) -> int:
+    from generator.site.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -136,6 +145,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="harvest and draw on a Dask cluster: a scheduler address, or local[:N] for N local worker processes",
     )
     b.add_argument("--dask-batch", type=int, default=200, metavar="N", help="datasets per cluster task (default 200)")
+    b.add_argument(
+        "--site-budget", type=_size, default=None, metavar="SIZE",
+        help="bytes the site may take (1GB, 800MiB, bytes): exports are compressed, large thumbnails dropped, "
+        "then cards shrunk to fit; exit 1 when it cannot (default: no limit)",
+    )
     _add_common(b)
 
     c = sub.add_parser("check", help="check datasets or CSVs and print a verdict per dataset")
@@ -145,6 +159,15 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--summary", type=Path, metavar="FILE", help="append a Markdown verdict table (e.g. $GITHUB_STEP_SUMMARY)")
     c.add_argument("--no-thumbnails", action="store_true", help="skip the thumbnail check")
     _add_common(c)
+
+    pub = sub.add_parser("publish", help="upload a built site to object storage or a folder (only what changed)")
+    pub.add_argument("dir", type=Path, metavar="DIR", help="a site written by 'ngff-catalog build'")
+    pub.add_argument("url", metavar="URL", help="s3://bucket/prefix, gs://bucket/prefix or a folder")
+    pub.add_argument(
+        "--endpoint", metavar="URL", default=None,
+        help="S3-compatible service (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)",
+    )
+    pub.add_argument("-v", "--verbose", action="store_true", help="list every file uploaded and deleted")
 
     s = sub.add_parser("serve", help="serve a built site locally")
     s.add_argument("dir", type=Path, metavar="DIR")
@@ -199,6 +222,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from generator.build import InputError
     from generator.lock import LockError
     from generator.progress import Progress, format_summary
+    from generator.site.budget import BudgetError
     from generator.state_schema import StateError
 
     config = BuildConfig(
@@ -216,6 +240,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         dask=args.dask,
         dask_batch=args.dask_batch,
         **_common_settings(args),
+        site_budget=args.site_budget,
     )
     progress = Progress(verbosity=config.verbose)
     try:
@@ -225,6 +250,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         # another build holds: a message, not a traceback.
         print(f"ngff-catalog: error: {e}", file=sys.stderr)
         return 2
+    except BudgetError as e:
+        # The previous site is untouched: the new one was never swapped in.
+        print(f"ngff-catalog: error: {e}", file=sys.stderr)
+        return 1
     if config.verbose >= 0:
         print(format_summary(result))
     failed = len(result.failed)
@@ -248,6 +277,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         **_common_settings(args),
     )
     return asyncio.run(run_check(options))
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from generator.publish import PublishError, publish
+
+    try:
+        result = publish(args.dir, args.url, endpoint=args.endpoint)
+    except PublishError as e:
+        print(f"ngff-catalog publish: {e}", file=sys.stderr)
+        return 2
+    if args.verbose:
+        for rel in result.uploaded:
+            print(f"uploaded {rel}")
+        for rel in result.deleted:
+            print(f"deleted {rel}")
+    print(result.describe() + f" -> {args.url}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -299,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    handlers = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "demo": cmd_demo}
+    handlers = {"build": cmd_build, "check": cmd_check, "serve": cmd_serve, "demo": cmd_demo, "publish": cmd_publish}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

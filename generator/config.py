@@ -135,3 +135,4 @@ class BuildConfig:
     dask: str | None = None
     dask_batch: int = 200  # datasets per cluster task
     dask_retries: int = 3  # times a batch that raised is run again (a dead worker's batch always is)
+    site_budget: int | None = None  # bytes the written site may take (--site-budget); None: no limit

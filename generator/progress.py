@@ -36,6 +36,7 @@ from generator.site.format import format_bytes
 
 if TYPE_CHECKING:
     from generator.build import BuildResult
+    from generator.site.budget import BudgetReport
 
 # A rule under the header and nothing else, in ASCII: CI logs and any terminal encoding show it.
 _PLAIN_BOX = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
@@ -205,4 +206,13 @@ def format_summary(result: BuildResult) -> str:
         + "), "
         f"{result.thumbnails_rendered} thumbnails rendered, {result.seconds:.1f}s -> {result.out}"
     )
-    return table + tail
+    return table + tail + (format_site_size(result.size) if result.size is not None else "")
+
+
+def format_site_size(size: BudgetReport) -> str:
+    """The site's bytes per part, against its budget, and what it gave up to fit."""
+    against = f" of a {format_bytes(size.budget)} budget" if size.budget else ""
+    lines = [f"\nsite: {format_bytes(size.sizes.total)}{against} in {size.sizes.files} files: "
+             + ", ".join(f"{part} {format_bytes(n)}" for part, n in size.sizes.parts.items())]
+    lines += [f"site: gave up {g}" for g in size.given_up]
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ Output (all links relative, so the site works under any sub-path)::
     datasets/<id>/index.html
     report.html, report.json
     about.html
-    catalog.json, catalog.csv
+    catalog.json, catalog.csv (catalog.json's parts: catalog-N.json[.gz], past 40 MiB)
     sitemap.xml (a sitemap index past 50,000 pages)
     assets/               copied from the package
 """

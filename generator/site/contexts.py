@@ -197,6 +197,15 @@ class ReportSource:
 
 
 @dataclass(frozen=True)
+class ReportSize:
+    budget: int | None  # --site-budget in bytes, or None
+    total: int
+    files: int
+    parts: tuple[tuple[str, int], ...]  # (part, bytes) in site/budget.PARTS order
+    given_up: tuple[str, ...]  # what the site gave up to fit, in words
+
+
+@dataclass(frozen=True)
 class ReportPage:
     title: str
     root: str
@@ -204,6 +213,7 @@ class ReportPage:
     sources: tuple[ReportSource, ...]
     row_errors: tuple[tuple[str, tuple[RowError, ...]], ...]
     failing: int
+    size: ReportSize | None = None
 
 
 @dataclass(frozen=True)

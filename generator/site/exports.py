@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -135,16 +138,69 @@ def get_sitemaps(catalog: Catalog, site_url: str) -> dict[str, str]:
     return files
 
 
-def write_catalog_json(catalog: Catalog, path: Path) -> None:
-    """``catalog.json``, byte for byte ``json.dumps(get_catalog_json(catalog))``, streamed:
-    one dataset dict at a time instead of 100,000 dicts and a 130 MB string at once."""
+# catalog.json is split into parts past this size: GitHub refuses files over
+# 100 MB and warns past 50 MB; a part stays easy to load in a browser or a notebook.
+PART_BYTES = 40 * 1024 * 1024
+# Compressed, catalog.json keeps this much (its head and first datasets, readable
+# as it always was); the rest goes to gzip parts.
+COMPRESSED_HEAD_BYTES = 1024 * 1024
+
+
+def get_part_name(n: int, *, compress: bool = False) -> str:
+    """``catalog-2.json`` (part 1 is ``catalog.json`` itself), ``.json.gz`` when compressed."""
+    return f"catalog-{n}.json" + (".gz" if compress else "")
+
+
+def _open_part(path: Path, compress: bool) -> Any:
+    if compress:
+        # mtime 0: the same catalog gives the same bytes (publish compares content hashes).
+        return io.TextIOWrapper(gzip.GzipFile(path, "wb", compresslevel=6, mtime=0), encoding="utf-8")
+    return open(path, "w", encoding="utf-8", buffering=1 << 20)
+
+
+def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False,
+                       batch: int = 1000) -> list[str]:
+    """``catalog.json``, byte for byte ``json.dumps(get_catalog_json(catalog))`` while it
+    stays under ``part_bytes``, streamed: one dataset dict at a time instead of
+    100,000 dicts and a 130 MB string at once. Past ``part_bytes`` the datasets
+    that follow go to ``catalog-2.json``, ``catalog-3.json``, ... (gzip-compressed
+    with ``compress``), each ``{"schema_version": 1, "part": N, "datasets": [...]}``,
+    and ``catalog.json`` ends with ``"parts": [names]``. Returns the part names."""
     enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
     head = get_catalog_json(catalog, datasets=False)
     datasets = catalog.datasets
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as f:
-        f.write(enc.encode(head)[:-1] + ',"datasets":[')
-        for i in range(0, len(datasets), 1000):
-            if i:
-                f.write(",")
-            f.write(",".join([enc.encode(d.to_dict()) for d in datasets[i : i + 1000]]))
-        f.write("]}")
+    parts: list[str] = []
+    with open(path, "w", encoding="utf-8", buffering=1 << 20) as main:
+        main.write(enc.encode(head)[:-1] + ',"datasets":[')
+        f, written, first = main, 0, True
+        limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
+        try:
+            for i in range(0, len(datasets), batch):
+                if written >= limit:
+                    limit = part_bytes
+                    if f is not main:
+                        f.write("]}")
+                        f.close()
+                    parts.append(get_part_name(len(parts) + 2, compress=compress))
+                    f = _open_part(path.parent / parts[-1], compress)
+                    f.write(f'{{"schema_version":1,"part":{len(parts) + 1},"datasets":[')
+                    written, first = 0, True
+                text = ",".join([enc.encode(d.to_dict()) for d in datasets[i : i + batch]])
+                f.write(text if first else "," + text)
+                written += len(text)
+                first = False
+        finally:
+            if f is not main:
+                f.write("]}")
+                f.close()
+        main.write("]" + (',"parts":' + enc.encode(parts) if parts else "") + "}")
+    return parts
+
+
+def compress_file(path: Path) -> Path:
+    """``path`` gzip-compressed to ``path.gz`` (deterministic bytes), the original removed."""
+    gz = path.with_name(path.name + ".gz")
+    with open(path, "rb") as src, gzip.GzipFile(gz, "wb", compresslevel=6, mtime=0) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    path.unlink()
+    return gz

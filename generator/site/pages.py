@@ -20,6 +20,7 @@ import generator
 from generator.lock import die_with_parent
 from generator.records import Catalog
 from generator.site.assets import INLINE_THUMBNAILS, read_site_assets
+from generator.site.budget import BudgetReport
 from generator.site.dataset_view import get_dataset_page
 from generator.site.exports import (
     CSV_COLUMNS,
@@ -95,13 +96,16 @@ class SiteWriter:
 
     def __init__(self, catalog: Catalog, out: Path, *, site_url: str = "", workers: int | None = None,
                  inline_thumbnails: int = INLINE_THUMBNAILS, templates: Path | None = None,
-                 assets: Path | None = None, parallel_min: int = PARALLEL_MIN) -> None:
+                 assets: Path | None = None, parallel_min: int = PARALLEL_MIN,
+                 compress_exports: bool = False, budget: BudgetReport | None = None) -> None:
         self.catalog = catalog
         self.out = Path(out)
         self.site_url = site_url + "/" if site_url and not site_url.endswith("/") else site_url
         self.workers = workers or min(os.cpu_count() or 1, 8)
         self.inline_thumbnails = inline_thumbnails
         self.parallel_min = parallel_min
+        self.compress_exports = compress_exports  # catalog.json's parts gzip-compressed (the size budget)
+        self.budget = budget  # the size figures report.html shows
         self.assets_dir = assets or get_resource_dir("assets")
         self.env = make_environment(templates)
         self.detail = self.env.get_template("dataset.html")
@@ -127,10 +131,9 @@ class SiteWriter:
         catalog = self.catalog
         self._write_text("index.json", json.dumps(get_search_index(catalog.datasets), ensure_ascii=False, separators=(",", ":")))
         write_search_shards(catalog.datasets, self.out)
-        self._write_text("report.html", self.render("report.html", get_report_page(catalog)))
-        self._write_text("report.json", json.dumps(get_report_json(catalog), ensure_ascii=False, indent=1))
+        self.write_reports()
         self._write_text("about.html", self.render("about.html", get_about_page(catalog)))
-        write_catalog_json(catalog, self.out / "catalog.json")
+        write_catalog_json(catalog, self.out / "catalog.json", compress=self.compress_exports)
         with open(self.out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
@@ -138,6 +141,12 @@ class SiteWriter:
             writer.writerows([*get_csv_row(d).values()] for d in catalog.datasets)
         for name, xml in get_sitemaps(catalog, self.site_url).items():
             self._write_text(name, xml)
+
+    def write_reports(self) -> None:
+        """report.html and report.json (again, once the site's size is measured)."""
+        catalog = self.catalog
+        self._write_text("report.html", self.render("report.html", get_report_page(catalog, self.budget)))
+        self._write_text("report.json", json.dumps(get_report_json(catalog, self.budget), ensure_ascii=False, indent=1))
 
     def write_pages(self, start: int, stop: int) -> int:
         """Dataset pages ``start`` to ``stop`` (catalog order); returns how many."""
@@ -229,7 +238,7 @@ class SiteWriter:
                 written.value += count
 
 
-def write_site(catalog: Catalog, out: Path, *, site_url: str = "") -> None:
+def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False) -> None:
     """Write every page, export and asset of the site into ``out``.
 
     ``out/thumbnails`` is expected to be in place already. ``site_url`` (the
@@ -237,4 +246,4 @@ def write_site(catalog: Catalog, out: Path, *, site_url: str = "") -> None:
     Synchronous, and to be called outside any event loop: the dataset pages
     may be written by forked worker processes.
     """
-    SiteWriter(catalog, out, site_url=site_url).write()
+    SiteWriter(catalog, out, site_url=site_url, compress_exports=compress_exports).write()

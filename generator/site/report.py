@@ -7,7 +7,8 @@ from collections import defaultdict
 from typing import Any
 
 from generator.records import Catalog, Dataset, RowError
-from generator.site.contexts import ReportGroup, ReportItem, ReportPage, ReportSource
+from generator.site.budget import BudgetReport
+from generator.site.contexts import ReportGroup, ReportItem, ReportPage, ReportSize, ReportSource
 from generator.site.format import display_name, is_failure
 
 
@@ -21,7 +22,7 @@ def get_error_kind(d: Dataset) -> str:
     return f"{d.status}: {head[:80]}" if head else d.status
 
 
-def get_report_page(catalog: Catalog) -> ReportPage:
+def get_report_page(catalog: Catalog, budget: BudgetReport | None = None) -> ReportPage:
     failing = [d for d in catalog.datasets if is_failure(d)]
     present = {d.id for d in catalog.datasets}
     by_source: dict[str, dict[str, list[ReportItem]]] = defaultdict(lambda: defaultdict(list))
@@ -56,10 +57,24 @@ def get_report_page(catalog: Catalog) -> ReportPage:
         sources=sources,
         row_errors=tuple((f, tuple(sorted(v, key=lambda e: e.line))) for f, v in sorted(by_file.items())),
         failing=len(failing) + len(catalog.gone),
+        size=get_size_section(budget),
     )
 
 
-def get_report_json(catalog: Catalog) -> dict[str, Any]:
+def get_size_section(budget: BudgetReport | None) -> ReportSize | None:
+    """The site's bytes per part against its budget, and what was given up to fit."""
+    if budget is None:
+        return None
+    return ReportSize(
+        budget=budget.budget,
+        total=budget.sizes.total,
+        files=budget.sizes.files,
+        parts=tuple(budget.sizes.parts.items()),
+        given_up=budget.given_up,
+    )
+
+
+def get_report_json(catalog: Catalog, budget: BudgetReport | None = None) -> dict[str, Any]:
     def item(d: Dataset, status: str) -> dict[str, Any]:
         return {
             "id": d.id,
@@ -76,6 +91,7 @@ def get_report_json(catalog: Catalog) -> dict[str, Any]:
         "schema_version": 1,
         "generated_at": catalog.generated_at,
         "row_errors": [e.to_dict() for e in catalog.row_errors],
+        "size": budget.to_dict() if budget is not None else None,
         "datasets": [item(d, d.status) for d in catalog.datasets if is_failure(d)]
         + [item(d, "gone") for d in catalog.gone],
     }
