@@ -71,6 +71,9 @@ class BatchInput:
     known_formats: tuple[tuple[str, int], ...] = ()  # dataset URL -> Zarr format last seen
     # Thumbnails already in the driver's store, by key: a worker reuses them and fetches nothing.
     known_thumbnails: tuple[tuple[str, Thumbnail], ...] = ()
+    # What drawing those said about the data (a window drawn with auto-contrast, ...), by key:
+    # the reused thumbnail brings its notes, as in the single-process build.
+    known_notes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Servers the circuit breaker gave up on in earlier batches (key -> why): skipped here too.
     tripped: tuple[tuple[str, str], ...] = ()
 

@@ -42,7 +42,7 @@ from generator.history import decide_status
 from generator.progress import Progress
 from generator.records import Dataset, Entry
 from generator.state import State
-from generator.thumbnails.files import THUMB_DIR, find_existing
+from generator.thumbnails.files import THUMB_DIR, find_existing, read_notes
 
 WORKER_WAIT = 120.0  # seconds to wait for an existing scheduler's first worker
 IN_FLIGHT_PER_SLOT = 2  # batches queued per task slot: workers never idle between two
@@ -87,11 +87,14 @@ def get_batch_input(
         return BatchInput(index, entries, tripped=tripped)
     urls = [e.url for e in entries]
     known = []
+    notes = []
     for url in urls:
         key = state.get_thumbnail_key(url)
         found = find_existing(thumb_root, key, config.thumbnail) if key and thumb_root is not None else None
         if found is not None:
             known.append((key, found))
+            if said := read_notes(thumb_root, key):  # type: ignore[arg-type]
+                notes.append((key, said))
     return BatchInput(
         index,
         entries,
@@ -99,6 +102,7 @@ def get_batch_input(
         absent=tuple(a for url in urls for a in state.get_absent_under(url)),
         known_formats=tuple(state.get_root_formats(urls).items()),
         known_thumbnails=tuple(known),
+        known_notes=tuple(notes),
         tripped=tripped,
     )
 

@@ -119,6 +119,7 @@ async def _draw(
     """
     tconfig = settings.config.thumbnail
     known = dict(batch.known_thumbnails)
+    known_notes = dict(batch.known_notes)
     out: list[Dataset] = list(datasets)
     todo: list[int] = []
     for i, d in enumerate(datasets):
@@ -127,7 +128,8 @@ async def _draw(
             continue
         key = get_thumbnail_key(d, tconfig)
         if key is not None and key in known:
-            out[i] = dataclasses.replace(d, thumbnail=known[key])  # drawn by an earlier build
+            notes = tuple(n for n in known_notes.get(key, ()) if n not in d.warnings)
+            out[i] = dataclasses.replace(d, thumbnail=known[key], warnings=d.warnings + notes)  # drawn by an earlier build
         else:
             todo.append(i)
     shown = [dataclasses.replace(datasets[i], status=decide_status(datasets[i])) for i in todo]
@@ -146,6 +148,9 @@ def _read_files(datasets: list[Dataset], scratch: Path) -> tuple[tuple[str, byte
             path = scratch / rel
             if path.is_file():
                 files[path.name] = path.read_bytes()
+    # The notes drawing left (kept beside the renditions, so a later build that reuses them says the same).
+    for path in sorted((scratch / THUMB_DIR).glob("*.notes.json")):
+        files[path.name] = path.read_bytes()
     return tuple(files.items())
 
 
