@@ -124,7 +124,7 @@ SORTS = (
 ZARR_KEYS = ("2", "3", "unknown")
 
 
-class _Table:
+class Interned:
     """Interns repeated values so columns store small integers instead."""
 
     def __init__(self) -> None:
@@ -188,8 +188,8 @@ def get_search_index(datasets: Sequence[Dataset]) -> dict[str, Any]:
     prefixes ...) are interned in tables, so 100,000 datasets stay a few
     megabytes.
     """
-    sources, collections, licenses, organisms, modalities = _Table(), _Table(), _Table(), _Table(), _Table()
-    versions, descriptions, prefixes, axes_t, thumbs, badges = _Table(), _Table(), _Table(), _Table(), _Table(), _Table()
+    sources, collections, licenses, organisms, modalities = Interned(), Interned(), Interned(), Interned(), Interned()
+    versions, descriptions, prefixes, axes_t, thumbs, badges = Interned(), Interned(), Interned(), Interned(), Interned(), Interned()
     cols: dict[str, list[Any]] = {k: [] for k in (
         "id", "name", "up", "ub", "src", "col", "kind", "st", "ver", "zf", "lic", "org", "mod", "desc",
         "ax", "shape", "nd", "sh", "wb", "ubytes", "cpx", "spx", "bd", "thumb", "tw", "th", "origin",

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from generator.records import KINDS, STATUSES, Dataset
 from generator.site.cards import get_badges
 from generator.site.format import axis_names, display_name, safe_url, term_label
+from generator.site.search_index import Interned
 
 # Words are runs of letters and digits, lower-cased; assets/shards.js splits alike.
 WORD = re.compile(r"[^\W_]+")
@@ -38,23 +39,6 @@ SORT_KEYS = ("name", "bytes", "x", "y", "z", "c", "t", "chunk", "shard")
 
 def get_words(text: str | None) -> list[str]:
     return WORD.findall(text.lower()) if text else []
-
-
-class Interned:
-    """Interns repeated values so a row stores a small integer (-1: absent)."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self._ids: dict[Any, int] = {}
-
-    def __call__(self, value: Any) -> int:
-        if value is None or value == "":
-            return -1
-        i = self._ids.get(value)
-        if i is None:
-            i = self._ids[value] = len(self.values)
-            self.values.append(value)
-        return i
 
 
 def _pixels(values: Sequence[int] | None) -> float:
