@@ -12,6 +12,9 @@ import pytest
 from generator.dev.server import BackgroundServer, Hook, RequestLog, make_app
 
 REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium, never a downloaded one (no `playwright install`).
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CORPUS = REPO.parent / "shared" / "corpus"
 
 
@@ -87,3 +90,15 @@ def new_git_repo(repo: Path) -> Path:
     run_git(repo, "config", "user.name", "t")
     return repo
 
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a test module; skips where Playwright or Chromium is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()

@@ -9,7 +9,6 @@ scroll inside their own box (``.table-scroll``); the page itself must not.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from generator.dev.server import BackgroundServer, make_app
 from generator.site.pages import write_site
 from tests.site_fixtures import make_catalog
 
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LONG = "verylongdatasetnamewithoutanybreakpoints" * 4
 PHONE = {"width": 390, "height": 844}
 
@@ -47,15 +45,10 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def phone():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
-        page = browser.new_context(viewport=PHONE).new_page()
-        yield page
-        browser.close()
+def phone(browser):
+    context = browser.new_context(viewport=PHONE)
+    yield context.new_page()
+    context.close()
 
 
 def _pages(catalog) -> list[str]:

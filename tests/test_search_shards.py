@@ -19,7 +19,6 @@ from generator.site.search_shards import write_search_shards
 from tests.site_fixtures import HOSTILE, make_catalog, make_dataset, make_hostile_catalog
 
 PREFIX = "/s/"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WORDS = "zebrafish kidney organoid mitotic chromosome cortex lightsheet tubulin actin nuclei".split()
 SMALL = {"leaf_postings": 40, "list_rows": 25, "card_rows": 4, "prefetch_bytes": 0}
 
@@ -56,17 +55,6 @@ def served(site):
         yield server.url + PREFIX, log
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ HERE = Path(__file__).parent
 REPO = HERE.parent
 AXE = HERE / "vendor" / "axe-core-4.14.1.min.js"
 PREFIX = "/sub/path/"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -68,17 +67,6 @@ def servers(built, hostile):
     finally:
         good.stop()
         bad.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 class Watch:
