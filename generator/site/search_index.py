@@ -141,9 +141,29 @@ class Interned:
         return i
 
 
-def _pixels(values: Sequence[int] | None) -> int:
+def get_pixels(values: Sequence[int] | None) -> int:
     """Pixels per chunk or shard; -1 when unknown (or empty)."""
     return (math.prod(int(v) for v in values) or -1) if values else -1
+
+
+# A row's facet codes, as the JS reads them (the index's and the shards' alike).
+def get_kind_code(d: Dataset) -> int:
+    return KINDS.index(d.kind) if d.kind in KINDS else KINDS.index("unknown")
+
+
+def get_status_code(d: Dataset) -> int:
+    return STATUSES.index(d.status) if d.status in STATUSES else 0
+
+
+def get_zarr_code(d: Dataset) -> int:
+    """An index into ``ZARR_KEYS``."""
+    return {2: 0, 3: 1}.get(d.zarr_format or 0, 2)
+
+
+def get_sharded_code(d: Dataset) -> int:
+    """0: sharded, 1: not (the order of the facet's keys)."""
+    l0 = d.level0
+    return 0 if get_pixels(l0.shards if l0 else None) > 0 else 1
 
 
 def _facet(key: str, col: str, keys: Sequence[str], labels: Sequence[str] | None = None, *,
@@ -207,10 +227,10 @@ def get_search_index(datasets: Sequence[Dataset]) -> dict[str, Any]:
         s = sources(d.source)
         cols["src"].append(s)
         cols["col"].append(collections((s, d.collection)) if d.collection else -1)
-        cols["kind"].append(KINDS.index(d.kind) if d.kind in KINDS else KINDS.index("unknown"))
-        cols["st"].append(STATUSES.index(d.status) if d.status in STATUSES else 0)
+        cols["kind"].append(get_kind_code(d))
+        cols["st"].append(get_status_code(d))
         cols["ver"].append(versions(d.ngff_version))
-        cols["zf"].append({2: 0, 3: 1}.get(d.zarr_format or 0, 2))
+        cols["zf"].append(get_zarr_code(d))
         cols["lic"].append(licenses(d.license))
         cols["org"].append(organisms(term_label(d.organism)))
         cols["mod"].append(modalities(term_label(d.modality)))
@@ -218,12 +238,11 @@ def get_search_index(datasets: Sequence[Dataset]) -> dict[str, Any]:
         cols["ax"].append(axes_t(tuple(axis_names(d))) if d.shape else -1)
         cols["shape"].append(list(d.shape) if d.shape else 0)
         cols["nd"].append(ndim_code[len(d.shape) if d.shape else 0])
-        spx = _pixels(l0.shards if l0 else None)
-        cols["sh"].append(0 if spx > 0 else 1)
+        cols["sh"].append(get_sharded_code(d))
         cols["wb"].append(d.written_bytes if d.written_bytes is not None else -1)
         cols["ubytes"].append(d.uncompressed_bytes if d.uncompressed_bytes is not None else -1)
-        cols["cpx"].append(_pixels(l0.chunks if l0 else None))
-        cols["spx"].append(spx)
+        cols["cpx"].append(get_pixels(l0.chunks if l0 else None))
+        cols["spx"].append(get_pixels(l0.shards if l0 else None))
         cols["bd"].append(badges(get_badges(d)))
         t = d.thumbnail
         cols["thumb"].append(thumbs(t.card) if t else -1)

@@ -9,16 +9,22 @@ is held after ``add`` returns, so the records may stream from disk.
 from __future__ import annotations
 
 import json
-import math
 import re
 from array import array
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from generator.records import KINDS, STATUSES, Dataset
+from generator.records import Dataset
 from generator.site.cards import get_badges
 from generator.site.format import axis_names, display_name, safe_url, term_label
-from generator.site.search_index import Interned
+from generator.site.search_index import (
+    Interned,
+    get_kind_code,
+    get_pixels,
+    get_sharded_code,
+    get_status_code,
+    get_zarr_code,
+)
 
 # Words are runs of letters and digits, lower-cased; assets/shards.js splits alike.
 WORD = re.compile(r"[^\W_]+")
@@ -39,10 +45,6 @@ SORT_KEYS = ("name", "bytes", "x", "y", "z", "c", "t", "chunk", "shard")
 
 def get_words(text: str | None) -> list[str]:
     return WORD.findall(text.lower()) if text else []
-
-
-def _pixels(values: Sequence[int] | None) -> float:
-    return float(math.prod(int(v) for v in values) or -1) if values else -1.0
 
 
 class RowCollector:
@@ -97,18 +99,18 @@ class RowCollector:
 
     def _add_codes(self, d: Dataset, source: int, collection: int, organism: str | None,
                    modality: str | None) -> None:
-        t, c, l0 = self.tables, self.codes, d.level0
+        t, c = self.tables, self.codes
         c["src"].append(source)
         c["col"].append(collection)
         c["org"].append(t["organism"](organism))
         c["mod"].append(t["modality"](modality))
         c["nd"].append(len(d.shape) if d.shape else 0)  # the ndim itself; made a code at the end
         c["ver"].append(t["version"](d.ngff_version))
-        c["zf"].append({2: 0, 3: 1}.get(d.zarr_format or 0, 2))
-        c["sh"].append(0 if _pixels(l0.shards if l0 else None) > 0 else 1)
+        c["zf"].append(get_zarr_code(d))
+        c["sh"].append(get_sharded_code(d))
         c["lic"].append(t["license"](d.license))
-        c["kind"].append(KINDS.index(d.kind) if d.kind in KINDS else KINDS.index("unknown"))
-        c["st"].append(STATUSES.index(d.status) if d.status in STATUSES else 0)
+        c["kind"].append(get_kind_code(d))
+        c["st"].append(get_status_code(d))
 
     def _add_sort_keys(self, d: Dataset, name: str) -> None:
         v, l0 = self.sort_values, d.level0
@@ -118,8 +120,8 @@ class RowCollector:
         axes = axis_names(d) if d.shape else []
         for axis in ("x", "y", "z", "c", "t"):
             v[axis].append(float(d.shape[axes.index(axis)]) if axis in axes else -1.0)
-        v["chunk"].append(_pixels(l0.chunks if l0 else None))
-        v["shard"].append(_pixels(l0.shards if l0 else None))
+        v["chunk"].append(float(get_pixels(l0.chunks if l0 else None)))
+        v["shard"].append(float(get_pixels(l0.shards if l0 else None)))
 
     def _words(self, field: str, text: str | None) -> frozenset[str]:
         if not text:
