@@ -23,7 +23,7 @@ const CARD = document.importNode($("#card-template").content.firstElementChild, 
 const viewButtons = [...document.querySelectorAll("[data-view]")];
 const sourcePanels = [...document.querySelectorAll(".source-panel")];
 const PAGE_SIZE = Number(results.dataset.pageSize || 60);
-// The facets' query-string names, known before index.json arrives.
+// The facets' query-string names, known before the search index arrives.
 const FACET_KEYS = facetsBox.dataset.keys.split(" ");
 
 wireCopyButtons();

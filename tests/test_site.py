@@ -28,7 +28,8 @@ from generator.site.exports import CSV_COLUMNS
 from generator.site.format import display_name, format_time, json_for_script, safe_url
 from generator.site.pages import SiteWriter, get_chrome, make_environment, write_site
 from generator.site.report import get_report_page
-from generator.site.search_index import FACET_LABELS, SORTS, get_search_index
+from generator.site.search_index import FACET_LABELS, SORTS
+from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_byte_total, get_index_page
 from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
 
@@ -146,14 +147,37 @@ def test_report_json_and_sitemap(built):
     assert f"datasets/{catalog.datasets[0].id}/" in sitemap
 
 
-def test_search_index_is_compact_and_complete(built):
+def read_search_rows(out: Path) -> tuple[dict, list[list], list[dict[str, str]]]:
+    """The sharded index's meta, every card row, and each row's facet values
+    (decoded from the catalog-order list, which a small catalog does not cut)."""
+    meta = json.loads((out / "search" / "meta.json").read_text())
+    chunks = -(-meta["n"] // meta["card_rows"])
+    cards = [c for k in range(chunks) for c in json.loads((out / "search" / "r" / f"{k}.json").read_text())]
+    df, _, _, codes, counts = json.loads((out / "search" / "o" / "-.json").read_text())
+    assert df == meta["n"] and counts == 0
+    width, digit = sum(meta["widths"]), {ch: i for i, ch in enumerate(meta["alphabet"])}
+    values = []
+    for row in range(meta["n"]):
+        text, at, facets = codes[row * width:(row + 1) * width], 0, {}
+        for facet, w in zip(meta["facets"], meta["widths"]):
+            code = 0
+            for ch in text[at:at + w]:
+                code = code * 64 + digit[ch]
+            facets[facet["key"]], at = facet["keys"][code], at + w
+        values.append(facets)
+    return meta, cards, values
+
+
+def test_search_index_covers_every_row(built):
     out, catalog = built
-    ix = json.loads((out / "index.json").read_text())
-    assert ix["n"] == len(catalog.datasets)
-    assert all(len(col) == ix["n"] for col in ix["c"].values())
+    meta, cards, values = read_search_rows(out)
+    assert meta["n"] == len(catalog.datasets) == len(cards) == len(values)
+    assert [c[0] for c in cards] == [d.id for d in catalog.datasets]
+    assert [c[2] for c in cards] == [d.url for d in catalog.datasets]
     # Repeated strings are interned once.
-    assert sorted(ix["t"]["source"]) == ["BioImage Archive", "IDR", "JAX"]
-    assert ix == get_search_index(catalog.datasets)
+    assert sorted(meta["t"]["source"]) == ["BioImage Archive", "IDR", "JAX"]
+    assert all(sum(f["total"]) == meta["n"] for f in meta["facets"])
+    assert not (out / "index.json").exists()  # nothing reads a whole-catalog index any more
 
 
 def test_byte_totals_say_what_they_cover():
@@ -250,7 +274,7 @@ def test_index_page_context_renders_summary_sources_cards_and_card_template(tmp_
     assert template.count("<article") == 1 and 'data-url=""' in template
     for part in ("<img ", "thumb-placeholder", 'class="sep"', 'class="col"', 'class="badge badge-"', "ext-validate", "ext-origin"):
         assert part in template, part
-    # Sorts and filter keys come from the definitions index.json carries.
+    # Sorts and filter keys come from the definitions the search index carries.
     assert re.findall(r'<option value="([^"]*)">', html) == [s.key for s in SORTS]
     assert f'data-keys="{" ".join(FACET_LABELS)}"' in html
     assert "sha256-" + assets.css_hash in html and "<style>.card { color: red }</style>" in html
@@ -317,23 +341,21 @@ def test_site_assets_are_read_once_into_a_record(tmp_path):
         assets.logos["x"] = "y"  # read-only
 
 
-def test_search_index_carries_badges_facets_and_sorts(built):
+def test_search_index_carries_badges_facets_and_sorts(built, tmp_path):
     out, catalog = built
-    ix = json.loads((out / "index.json").read_text())
-    c, t = ix["c"], ix["t"]
-    for row, d in enumerate(catalog.datasets):
-        assert [tuple(b) for b in t["badges"][c["bd"][row]]] == list(get_badges(d))
-    assert [f["key"] for f in ix["facets"]] == list(FACET_LABELS)
-    facets = {f["key"]: f for f in ix["facets"]}
-    status = facets["status"]
-    assert [status["keys"][c[status["col"]][row]] for row in range(ix["n"])] == [d.status for d in catalog.datasets]
-    organism = facets["organism"]
+    meta, cards, values = read_search_rows(out)
+    badges = meta["t"]["badges"]
+    for card, d in zip(cards, catalog.datasets):
+        assert [tuple(b) for b in badges[card[7]]] == list(get_badges(d))
+    assert [f["key"] for f in meta["facets"]] == list(FACET_LABELS)
+    assert [v["status"] for v in values] == [d.status for d in catalog.datasets]
+    organism = next(f for f in meta["facets"] if f["key"] == "organism")
     unstated = [d for d in catalog.datasets if d.organism is None]
-    assert organism["keys"][-1] == "not stated" and sum(1 for v in c[organism["col"]] if v < 0) == len(unstated)
-    sharded = facets["sharded"]
-    assert [sharded["keys"][v] for v in c["sh"]] == ["yes" if d.level0 and d.level0.shards else "no" for d in catalog.datasets]
-    assert ix["sorts"] == [s.to_dict() for s in SORTS] and ix["nolink"] == []
-    assert get_search_index([Dataset(url="not a url", name="x")])["nolink"] == [0]
+    assert organism["keys"][-1] == "not stated" and sum(v["organism"] == "not stated" for v in values) == len(unstated)
+    assert [v["sharded"] for v in values] == ["yes" if d.level0 and d.level0.shards else "no" for d in catalog.datasets]
+    assert meta["sorts"] == [s.to_dict() for s in SORTS] and all(c[12] == 1 for c in cards)
+    write_search_shards([Dataset(url="not a url", name="x")], tmp_path)
+    assert read_search_rows(tmp_path)[1][0][12] == 0  # no validator link for it
 
 
 def test_display_name_is_the_sources_name_for_an_unnamed_listing():

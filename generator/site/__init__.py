@@ -3,13 +3,12 @@
 ``write_site`` (pages.py) reads the assets once (assets.py), builds each
 page's typed context with pure functions (views.py, dataset_view.py,
 report.py, cards.py) and renders the templates; exports.py and
-search_index.py write the machine-readable files; search_shards.py (with
-search_rows.py) the sharded search index the page reads.
+the machine-readable files; search_shards.py (with search_rows.py, from the
+definitions in search_index.py) the sharded search index the page reads.
 
 Output (all links relative, so the site works under any sub-path)::
 
     index.html            first page of cards pre-rendered, JS takes over
-    index.json            compact column-wise index (every row; the page no longer reads it)
     search/               the sharded search index assets/shards.js reads a query at a time
     datasets/<id>/index.html
     report.html, report.json

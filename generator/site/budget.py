@@ -65,13 +65,13 @@ def get_part(rel: str, cards: frozenset[str]) -> str:
     """Which part a site-relative path belongs to (``cards``: the card thumbnail file names)."""
     head, _, name = rel.partition("/")
     if not name:
-        if head == "index.json":
-            return "search index"
         return "exports" if EXPORT_NAMES.fullmatch(head) else "pages"
     if head == "thumbnails":
         return "card thumbnails" if name in cards else "large thumbnails"
     if head == "assets":
         return "assets"
+    if head == "search":
+        return "search index"
     return "pages"
 
 

@@ -3,7 +3,7 @@
 ``templates/_macros.html`` renders a ``CardView``; index.html renders the
 first page of cards with it and, from ``get_card_prototype``, the
 ``<template>`` that assets/catalog.js clones for every other card. The badges
-travel to the JS precomputed in index.json.
+travel to the JS precomputed in the search index's card rows.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from generator.site.exports import (
 )
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
-from generator.site.search_index import get_search_index
 from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_index_page
 
@@ -129,7 +128,6 @@ class SiteWriter:
     def write_the_rest(self) -> None:
         """Everything but index.html and the dataset pages."""
         catalog = self.catalog
-        self._write_text("index.json", json.dumps(get_search_index(catalog.datasets), ensure_ascii=False, separators=(",", ":")))
         write_search_shards(catalog.datasets, self.out)
         self.write_reports()
         self._write_text("about.html", self.render("about.html", get_about_page(catalog)))

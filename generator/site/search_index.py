@@ -1,50 +1,13 @@
-"""``index.json``: the compact, column-wise index that assets/catalog.js searches,
-filters, sorts and draws cards from.
+"""What the search shows, decided once for the sharded index (search_shards.py)
+and the page (views.py): the facets and their labels, the sort menu, and the
+facet codes a row carries. The JS decides nothing decided here (badges,
+facets, sorts, which URLs may become links).
 
-This file is the contract between Python and the JS; the JS decides nothing
-that is decided here (badges, facets, sorts, which URLs may become links).
-
-Document (``v`` 2)::
-
-    v           2
-    n           number of rows (datasets), in catalog order
-    page_size   cards per page
-    t           tables of distinct values; a column holds an index into its
-                table, -1 when the value is absent
-    c           columns, each a list of n values (below)
-    facets      [{key, label, col, keys, labels, groups?, order}]: a facet's
-                row code is c[col][row], an index into keys/labels; a
-                negative code means the last entry ("not stated"). key is
-                the query-string name (?source=IDR), keys its values.
-                groups (collection only) names each value's source. order:
-                "count" (most rows first) or "value" (as listed).
-    sorts       [{key, label, dir?, text? | cols? | axis?}]: the sort menu.
-                Without dir a sort is not a column order ("" = catalog
-                order, "relevance" = search rank). text: sort by that text
-                column. cols: the first of these columns that is >= 0 is the
-                key. axis: the size of the shape along that axis name. Rows
-                without a key (< 0) come last in either direction.
-    nolink      rows whose URL is not an absolute http(s) URL: no validator link
-
-Columns (``c``):
-
-    id      dataset id (page path datasets/<id>/)
-    name    display name
-    up, ub  URL = t.prefix[up] + ub (up -1: ub is the whole URL)
-    src     t.source            col     t.collection ([source index, name])
-    kind    index into KINDS    st      index into STATUSES
-    ver     t.version           lic     t.license
-    org     t.organism (label)  mod     t.modality (label)
-    desc    t.desc (search only)
-    ax      t.axes (a list of axis names)       shape   [int] or 0
-    nd      ndim facet code     zf      Zarr format facet code
-    sh      sharding facet code
-    wb      written bytes, -1 unknown
-    ubytes  uncompressed bytes, -1 unknown
-    cpx     pixels per chunk, -1 unknown        spx     pixels per shard, -1 unsharded
-    bd      t.badges: the card's [[css class suffix, text], ...]
-    thumb   t.thumb (site-relative card thumbnail), tw/th its size (0: none)
-    origin  the origin URL if it may be a link, else 0
+A facet (``get_facets``) is ``{key, label, col, keys, labels, groups?,
+order}``: a row's code indexes keys/labels, a negative code meaning the last
+entry ("not stated"); key is the query-string name (?source=IDR), keys its
+values; groups (collection only) names each value's source; order is
+"count" (most rows first) or "value" (as listed).
 """
 
 from __future__ import annotations
@@ -55,19 +18,11 @@ from types import MappingProxyType
 from typing import Any, Sequence
 
 from generator.records import KINDS, STATUSES, Dataset
-from generator.site.cards import get_badges
-from generator.site.format import (
-    PAGE_SIZE,
-    axis_names,
-    display_name,
-    safe_url,
-    term_label,
-)
 
 NOT_STATED = "not stated"
 
 # The facets, in the order the filter panel shows them: query-string key -> heading.
-# index.html names the keys too, so a shared link's filters are known before index.json.
+# index.html names the keys too, so a shared link's filters are known before the index loads.
 FACET_LABELS = MappingProxyType({
     "source": "Source",
     "collection": "Collection",
@@ -85,7 +40,14 @@ FACET_LABELS = MappingProxyType({
 
 @dataclass(frozen=True)
 class Sort:
-    """One entry of the sort menu (see ``sorts`` in the module docstring)."""
+    """One entry of the sort menu.
+
+    Without ``dir`` a sort is not a column order ("" = catalog order,
+    "relevance" = search rank). ``text``: sort by that text column. ``cols``:
+    the first of these columns that is >= 0 is the key. ``axis``: the size of
+    the shape along that axis name. Rows without a key come last in either
+    direction.
+    """
 
     key: str
     label: str
@@ -199,78 +161,3 @@ def get_facets(t: dict[str, list[Any]], ndims: Sequence[int]) -> list[dict[str, 
         _facet("kind", "kind", KINDS, none=False),
         _facet("status", "st", STATUSES, none=False),
     ]
-
-
-def get_search_index(datasets: Sequence[Dataset]) -> dict[str, Any]:
-    """The ``index.json`` document (see the module docstring).
-
-    Repeated strings (sources, collections, licenses, descriptions, URL
-    prefixes ...) are interned in tables, so 100,000 datasets stay a few
-    megabytes.
-    """
-    sources, collections, licenses, organisms, modalities = Interned(), Interned(), Interned(), Interned(), Interned()
-    versions, descriptions, prefixes, axes_t, thumbs, badges = Interned(), Interned(), Interned(), Interned(), Interned(), Interned()
-    cols: dict[str, list[Any]] = {k: [] for k in (
-        "id", "name", "up", "ub", "src", "col", "kind", "st", "ver", "zf", "lic", "org", "mod", "desc",
-        "ax", "shape", "nd", "sh", "wb", "ubytes", "cpx", "spx", "bd", "thumb", "tw", "th", "origin",
-    )}
-    ndims = sorted({len(d.shape) if d.shape else 0 for d in datasets})
-    ndim_code = {n: i for i, n in enumerate(ndims)}
-    nolink = []
-    for row, d in enumerate(datasets):
-        l0 = d.level0
-        prefix, _, base = d.url.rpartition("/")
-        cols["id"].append(d.id)
-        cols["name"].append(display_name(d))
-        cols["up"].append(prefixes(prefix + "/") if prefix else -1)
-        cols["ub"].append(base if prefix else d.url)
-        s = sources(d.source)
-        cols["src"].append(s)
-        cols["col"].append(collections((s, d.collection)) if d.collection else -1)
-        cols["kind"].append(get_kind_code(d))
-        cols["st"].append(get_status_code(d))
-        cols["ver"].append(versions(d.ngff_version))
-        cols["zf"].append(get_zarr_code(d))
-        cols["lic"].append(licenses(d.license))
-        cols["org"].append(organisms(term_label(d.organism)))
-        cols["mod"].append(modalities(term_label(d.modality)))
-        cols["desc"].append(descriptions(d.description.strip() if d.description else None))
-        cols["ax"].append(axes_t(tuple(axis_names(d))) if d.shape else -1)
-        cols["shape"].append(list(d.shape) if d.shape else 0)
-        cols["nd"].append(ndim_code[len(d.shape) if d.shape else 0])
-        cols["sh"].append(get_sharded_code(d))
-        cols["wb"].append(d.written_bytes if d.written_bytes is not None else -1)
-        cols["ubytes"].append(d.uncompressed_bytes if d.uncompressed_bytes is not None else -1)
-        cols["cpx"].append(get_pixels(l0.chunks if l0 else None))
-        cols["spx"].append(get_pixels(l0.shards if l0 else None))
-        cols["bd"].append(badges(get_badges(d)))
-        t = d.thumbnail
-        cols["thumb"].append(thumbs(t.card) if t else -1)
-        cols["tw"].append(t.width if t else 0)
-        cols["th"].append(t.height if t else 0)
-        cols["origin"].append(safe_url(d.origin) or 0)
-        if not safe_url(d.url):
-            nolink.append(row)
-    tables = {
-        "source": sources.values,
-        "collection": [list(v) for v in collections.values],
-        "license": licenses.values,
-        "organism": organisms.values,
-        "modality": modalities.values,
-        "version": versions.values,
-        "desc": descriptions.values,
-        "prefix": prefixes.values,
-        "axes": [list(v) for v in axes_t.values],
-        "thumb": thumbs.values,
-        "badges": [[list(b) for b in v] for v in badges.values],
-    }
-    return {
-        "v": 2,
-        "n": len(datasets),
-        "page_size": PAGE_SIZE,
-        "t": tables,
-        "c": cols,
-        "facets": get_facets(tables, ndims),
-        "sorts": [s.to_dict() for s in SORTS],
-        "nolink": nolink,
-    }

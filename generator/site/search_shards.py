@@ -31,9 +31,9 @@ meta.json::
     sort_cols   the column sorts whose keys the codes carry, in that order
     t           tables the cards index into: source, collection [[source,
                 name]], license, organism, modality, version, axes, badges
-    facets      as in index.json (search_index.get_facets), plus total: the
+    facets      search_index.get_facets (its docstring), plus total: the
                 whole catalog's count per value; a code indexes keys
-    sorts       as in index.json
+    sorts       search_index.SORTS (Sort.to_dict)
     kids        the first characters of all terms (the root's children)
     prefetch    files (paths under the site) the page loads before it says
                 it is ready, at most PREFETCH_BYTES: the root's term nodes
