@@ -250,7 +250,7 @@ async def test_broken_datasets_get_clear_errors_and_the_rest_harvests(server: St
     assert out["badjson.zarr"].status == "invalid"
     assert out["badjson.zarr"].errors[0].startswith("zarr.json: invalid JSON at line 1 column 19")
     assert out["notome.zarr"].errors[0] == "no OME-NGFF metadata: zarr.json has no 'ome' attribute"
-    assert out["noaxes.zarr"].status == "invalid" and "multiscales[0]: missing 'axes'" in out["noaxes.zarr"].errors
+    assert out["noaxes.zarr"].status == "invalid" and out["noaxes.zarr"].errors.count("multiscales[0].axes: missing (required)") == 1
     assert any("multiscales[0].axes: missing (required)" in e for e in out["noaxes.zarr"].errors)
     assert out["hostile.zarr"].status == "invalid" and "out of range" in out["hostile.zarr"].errors[-1]
     assert out["v05.zarr"].status == "ok"

@@ -64,7 +64,7 @@ def _parse_axes(m: Mapping[str, Any], where: str, system: str | None) -> tuple[t
     else:
         system = None
     if raw_axes is None:
-        errors.append(f"{where}: missing 'axes'")
+        errors.append(f"{where}.axes: missing (required)")
     elif not isinstance(raw_axes, list):
         errors.append(f"{where}.axes: expected a list, got {_type_name(raw_axes)}")
     elif len(raw_axes) > MAX_NDIM:
@@ -76,7 +76,7 @@ def _parse_axes(m: Mapping[str, Any], where: str, system: str | None) -> tuple[t
             elif isinstance(a, dict) and isinstance(a.get("name"), str):
                 axes.append(Axis(name=a["name"][:64], type=_text(a.get("type")), unit=_text(a.get("unit"))))
             else:
-                errors.append(f"{where}.axes[{i}]: missing 'name'")
+                errors.append(f"{where}.axes[{i}].name: missing (required)")
     return tuple(axes), errors, system
 
 
@@ -92,7 +92,7 @@ def parse_multiscale(m: Any, index: int) -> Multiscale:
     system: str | None = None
     datasets = m.get("datasets")
     if datasets is None:
-        found += Findings.error(f"{where}: missing 'datasets'")
+        found += Findings.error(f"{where}.datasets: missing (required)")
     elif not isinstance(datasets, list) or not datasets:
         found += Findings.error(f"{where}.datasets: expected a non-empty list")
     else:
@@ -101,7 +101,7 @@ def parse_multiscale(m: Any, index: int) -> Multiscale:
         for i, d in enumerate(datasets[:MAX_LEVELS]):
             path = d.get("path") if isinstance(d, dict) else None
             if not isinstance(path, str):
-                found += Findings.error(f"{where}.datasets[{i}]: missing 'path'")
+                found += Findings.error(f"{where}.datasets[{i}].path: missing (required)")
                 continue
             if not is_safe_path(path):
                 found += Findings.error(f"{where}.datasets[{i}].path: unsafe path {_short(path)}")
