@@ -119,17 +119,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
-            sources = await get_entries(
-                config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
-            )
-            _check_input(config.source, sources.entries, sources.errors)
-            row_errors, csv_files = sources.errors, sources.csv_files
-            entries = list(sources.entries)
-            progress.log(
-                f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
-                + (f", {len(row_errors)} row errors" if row_errors else "")
-            )
-            del sources  # the entries are the biggest thing the build holds: drop them early
+            entries, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
@@ -218,6 +208,23 @@ def _save_records(state: State, datasets: list[Dataset], now: str) -> None:
         with state.transaction():
             for d in datasets[start : start + SAVE_BATCH]:
                 state.save_dataset(d, now)
+
+
+async def _read_sources(
+    config: BuildConfig, fetcher: Fetcher, progress: Progress
+) -> tuple[list[Entry], tuple[RowError, ...], tuple[str, ...]]:
+    """The entries the CSVs list, their row errors and the CSVs read; ``InputError`` when there are none."""
+    sources = await get_entries(
+        config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
+    )
+    _check_input(config.source, sources.entries, sources.errors)
+    row_errors, csv_files = sources.errors, sources.csv_files
+    entries = list(sources.entries)
+    progress.log(
+        f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
+        + (f", {len(row_errors)} row errors" if row_errors else "")
+    )
+    return entries, row_errors, csv_files
 
 
 def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | list[RowError]) -> None:
