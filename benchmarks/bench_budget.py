@@ -32,11 +32,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_site import write_csv_tree  # noqa: E402
-from generator.build import build, write_build  # noqa: E402
+from generator.build import build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
 from generator.records import Thumbnail  # noqa: E402
 from generator.site.budget import parse_size  # noqa: E402
 from generator.site.format import format_bytes  # noqa: E402
+from generator.write import write_build  # noqa: E402
 
 DISTINCT = 48
 

@@ -35,12 +35,13 @@ sys.path.insert(0, str(HERE))
 import s3fs  # noqa: E402
 
 from bench_thumbnails import plane_minimum_bytes  # noqa: E402
-from generator.build import build, write_build  # noqa: E402
+from generator.build import build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
 from generator.dev.objectstore import get_public_policy, make_server  # noqa: E402
 from generator.dev.samples import gradient, write_image  # noqa: E402
 from generator.plan import choose_level, get_axis_roles, get_plane_selection  # noqa: E402
 from generator.records import Dataset  # noqa: E402
+from generator.write import write_build  # noqa: E402
 
 BUCKET = "bench-public"
 KEYS = {"key": "testing", "secret": "testing"}

@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.build import build, write_build  # noqa: E402
+from generator.build import build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
 from generator.dev.samples import ChannelSpec, gradient, write_image
 from generator.dev.server import BackgroundServer, RequestLog, make_app
 from generator.progress import Progress  # noqa: E402
+from generator.write import write_build  # noqa: E402
 
 
 def write_datasets(root: Path, n: int) -> list[str]:

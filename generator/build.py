@@ -5,21 +5,18 @@
 Like mkdocs' ``commands/build.py``: ``build`` walks the stages in order, each
 stage returning new records, and writes nothing into the output directory;
 thumbnails are rendered into the build cache, or a scratch folder without
-one. ``write_build`` then writes the site from what was gathered. It is
-synchronous and called from the CLI after the event loop has closed, so the
-site stage's worker processes never start inside a running loop. The site is
-written into a staging folder beside ``--out`` and swapped in whole at the
-end, so a build killed at any point leaves the previous site complete.
+one. ``generator.write.write_build`` then writes the site from what was
+gathered. It is synchronous and called from the CLI after the event loop has
+closed, so the site stage's worker processes never start inside a running
+loop. The site is written into a staging folder beside ``--out`` and swapped
+in whole at the end (``generator.staging``), so a build killed at any point
+leaves the previous site complete.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import errno
 import functools
-import os
-import re
 import shutil
 import tempfile
 import time
@@ -37,9 +34,7 @@ from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
-from generator.site.budget import BudgetReport, describe_plan, fit_budget, measure_site
-from generator.site.fit import apply_plan
-from generator.site.pages import SiteWriter, write_site
+from generator.site.budget import BudgetReport
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
 from generator.state import State
@@ -124,17 +119,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
-            sources = await get_entries(
-                config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
-            )
-            _check_input(config.source, sources.entries, sources.errors)
-            row_errors, csv_files = sources.errors, sources.csv_files
-            entries = list(sources.entries)
-            progress.log(
-                f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
-                + (f", {len(row_errors)} row errors" if row_errors else "")
-            )
-            del sources  # the entries are the biggest thing the build holds: drop them early
+            entries, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 
             if config.offline:
                 datasets = [dataset_from_entry(e) for e in entries]
@@ -186,74 +171,6 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     )
 
 
-def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
-    """Write the site of a gathered build into ``config.out``; the same result, its time included.
-
-    Synchronous on purpose: called after ``asyncio.run`` has returned, so the
-    site stage forks its page writers with no event loop and no loop thread
-    in the process. The whole site, thumbnails linked (or copied) in from
-    the cache or scratch folder, is written into a fresh staging folder
-    beside ``config.out`` (``get_staging_path``) and then swapped in: a
-    build killed before the swap leaves the previous site whole, and the
-    next build removes what it left. The caller holds the output folder's
-    lock (``hold_build_locks``), so every staging folder found is a dead
-    build's. A scratch thumbnail folder is removed afterwards.
-    """
-    progress = progress or Progress(verbosity=config.verbose)
-    t0 = time.monotonic()
-    progress.log(f"site: writing {config.out}")
-    try:
-        out = _prepare_out(config.out)
-        staging = get_staging_path(out)
-        try:
-            staging.mkdir()
-            catalog, size = _write_within_budget(result.catalog, (result.thumbnail_root, out), staging, config)
-            if size.given_up:
-                progress.log("site: to fit --site-budget: " + "; ".join(size.given_up), level=-1)
-            _swap_in(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)  # the new site if it failed, else the old one
-    finally:
-        if result.scratch and result.thumbnail_root is not None:
-            shutil.rmtree(result.thumbnail_root, ignore_errors=True)
-    return dataclasses.replace(
-        result, seconds=result.seconds + time.monotonic() - t0, thumbnail_root=None if result.scratch else result.thumbnail_root, scratch=False,
-        catalog=catalog, size=size,
-    )
-
-
-def _write_within_budget(
-    catalog: Catalog, roots: tuple[Path | None, ...], staging: Path, config: BuildConfig
-) -> tuple[Catalog, BudgetReport]:
-    """Write the site into ``staging``, measure it and, over ``--site-budget``, write it
-    again having given up what ``fit_budget`` decided; report.html gets the figures.
-    Raises ``BudgetError`` (the previous site untouched) when it cannot fit."""
-    _place_thumbnails(catalog.datasets, roots, staging / THUMB_DIR)
-    write_site(catalog, staging, site_url=config.site_url)
-    sizes = measure_site(staging, _card_files(catalog))
-    given_up: tuple[str, ...] = ()
-    budget = config.site_budget
-    first, plan = sizes, None
-    while budget is not None and sizes.total > budget:
-        # Each plan gives up more than the one before; the last raises BudgetError.
-        plan = fit_budget(first, budget, card_px=config.thumbnail.card_size, after=plan)
-        given_up = describe_plan(plan, first)
-        shutil.rmtree(staging)
-        staging.mkdir()
-        fitted = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
-        _place_thumbnails(fitted.datasets, roots, staging / THUMB_DIR)
-        write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
-        sizes = measure_site(staging, _card_files(fitted))
-    if plan is not None:
-        catalog = fitted
-    report = BudgetReport(budget, sizes, given_up)
-    SiteWriter(catalog, staging, budget=report).write_reports()
-    return catalog, report
-
-
-def _card_files(catalog: Catalog) -> list[str]:
-    return [d.thumbnail.card for d in catalog.datasets if d.thumbnail is not None]
-
 
 def _thumbnail_root(config: BuildConfig, state: State | None) -> tuple[Path | None, bool]:
     """Where this build's thumbnails live, and whether that is a scratch folder of its own."""
@@ -291,6 +208,23 @@ def _save_records(state: State, datasets: list[Dataset], now: str) -> None:
         with state.transaction():
             for d in datasets[start : start + SAVE_BATCH]:
                 state.save_dataset(d, now)
+
+
+async def _read_sources(
+    config: BuildConfig, fetcher: Fetcher, progress: Progress
+) -> tuple[list[Entry], tuple[RowError, ...], tuple[str, ...]]:
+    """The entries the CSVs list, their row errors and the CSVs read; ``InputError`` when there are none."""
+    sources = await get_entries(
+        config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
+    )
+    _check_input(config.source, sources.entries, sources.errors)
+    row_errors, csv_files = sources.errors, sources.csv_files
+    entries = list(sources.entries)
+    progress.log(
+        f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
+        + (f", {len(row_errors)} row errors" if row_errors else "")
+    )
+    return entries, row_errors, csv_files
 
 
 def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | list[RowError]) -> None:
@@ -383,100 +317,3 @@ def _with_status(d: Dataset, status: str) -> Dataset:
 def _count_files(folder: Path) -> int:
     """Card thumbnails on disk: one per rendered dataset (details are optional)."""
     return sum(1 for _ in folder.glob("*-256.*")) if folder.is_dir() else 0
-
-
-# Staging folders beside --out: ".<name>.tmp-<pid>" is a site being written
-# (or, after the swap, the old one being removed); ".<name>.old-<pid>" is the
-# previous site set aside where folders cannot be exchanged in one step.
-STAGING_PATTERN = r"\.{name}\.(tmp|old)-\d+"
-AT_FDCWD, RENAME_EXCHANGE = -100, 2  # from Linux' fcntl.h and fs.h, for renameat2
-
-
-def get_staging_path(out: Path, kind: str = "tmp") -> Path:
-    """The folder this process writes the site into: beside ``out``, so on its file system."""
-    return out.parent / f".{out.name}.{kind}-{os.getpid()}"
-
-
-def _prepare_out(out: Path) -> Path:
-    """The output folder with symlinks resolved (the staging folder goes beside the real
-    one), its parent made, and what killed builds left there cleaned up."""
-    out = Path(os.path.realpath(out))
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(out)
-    return out
-
-
-def _remove_leftovers(out: Path) -> None:
-    """Remove the staging folders of killed builds; put back a previous site set aside
-    by one killed between its two renames (``_rename_over``)."""
-    pattern = re.compile(STAGING_PATTERN.format(name=re.escape(out.name)))
-    leftovers = sorted(p for p in out.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir())
-    for path in leftovers:
-        if not out.exists() and ".old-" in path.name:
-            os.rename(path, out)  # the complete previous site
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Make the complete site in ``staging`` the one at ``out``; the old one ends up at ``staging``.
-
-    Where the system can exchange two folders in one step (Linux'
-    renameat2 RENAME_EXCHANGE), ``out`` is never missing, not even for an
-    instant: a web server serving it sees the old site, then the new one.
-    Elsewhere two renames leave it missing between two rename(2) calls on
-    one file system, with no file data moved: microseconds.
-    """
-    if not out.exists():
-        os.rename(staging, out)
-    elif not _exchange(staging, out):
-        _rename_over(staging, out)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (renameat2 with RENAME_EXCHANGE); False where unsupported."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):  # not Linux, or a C library without it
-        return False
-    here = ctypes.c_int(AT_FDCWD)
-    if renameat2(here, os.fsencode(a), here, os.fsencode(b), ctypes.c_uint(RENAME_EXCHANGE)) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a kernel or file system without it
-        return False
-    raise OSError(code, os.strerror(code), str(a), None, str(b))
-
-
-def _rename_over(staging: Path, out: Path) -> None:
-    """The two-step swap: the old site aside, the new one in. A build killed between
-    the two leaves the old site aside, and the next one puts it back first."""
-    aside = get_staging_path(out, "old")
-    os.rename(out, aside)
-    os.rename(staging, out)
-    os.rename(aside, staging)  # removed by the caller, as the exchange leaves it
-
-
-def _place_thumbnails(datasets: tuple[Dataset, ...], roots: tuple[Path | None, ...], out_dir: Path) -> None:
-    """Make the new ``out_dir`` hold the thumbnail files the datasets name, each taken from
-    the first of ``roots`` (the cache or scratch folder, then the previous site) holding it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set()
-    for d in datasets:
-        if d.thumbnail is None:
-            continue
-        for rel in (d.thumbnail.card, d.thumbnail.detail):
-            if rel:
-                wanted.add(Path(rel).name)
-    folders = [root / THUMB_DIR for root in roots if root is not None]
-    for name in wanted:
-        dst = out_dir / name
-        src = next((f / name for f in folders if (f / name).is_file()), None)
-        # Names are content keys: a file already there is the same image.
-        if src is not None and not dst.is_file():
-            try:
-                dst.hardlink_to(src)
-            except OSError:
-                shutil.copyfile(src, dst)

@@ -209,8 +209,9 @@ def _common_settings(args: argparse.Namespace) -> dict[str, object]:
 def run_build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
     """The whole build from the sync edge: gather in one event loop, then write the site
     outside it, holding the output folder and the cache throughout."""
-    from generator.build import build, hold_build_locks, write_build
+    from generator.build import build, hold_build_locks
     from generator.progress import Progress
+    from generator.write import write_build
 
     progress = progress or Progress(verbosity=config.verbose)
     with hold_build_locks(config):

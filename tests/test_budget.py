@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.build import BuildResult, write_build
+from generator.build import BuildResult
 from generator.cli import main
 from generator.config import BuildConfig
 from generator.readonly import ReadOnlyDict
@@ -23,6 +23,7 @@ from generator.site.budget import (
     parse_size,
 )
 from generator.site.exports import get_catalog_json, write_catalog_json
+from generator.write import write_build
 from tests.site_fixtures import make_catalog
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from generator.build import BuildResult, InputError, build, write_build
+from generator.build import BuildResult, InputError, build
 from generator.config import BuildConfig
 from generator.dev.samples import (
     ChannelSpec,
@@ -26,6 +26,7 @@ from generator.dev.samples import (
     write_rocrate,
 )
 from generator.dev.server import BackgroundServer, RequestLog, make_app
+from generator.write import write_build
 
 
 class Faults:
@@ -205,14 +206,14 @@ def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_p
     caller: a lock another thread held stays locked in the child forever. The
     threads a build starts (the resolver's, the thumbnail renderers') must be
     gone when the site is written, after the event loop has closed."""
-    import generator.build as build_module
+    import generator.write as write_module
 
     root, url, _ = two_hosts["good"]
     write_image(root / "a.zarr", gradient((2, 64, 64), "uint16"), version="0.5")
     # A host name, not an IP literal: aiohttp resolves it on the loop's default executor.
     csv = _write_csv(tmp_path / "s.csv", [url.replace("127.0.0.1", "localhost") + "/a.zarr"])
     alive: list[list[str]] = []
-    real = build_module.write_site
+    real = write_module.write_site
 
     def write_site(*args, **kwargs):
         # The servers' threads run in this process too: count only the build's,
@@ -224,7 +225,7 @@ def test_no_thread_of_the_build_outlives_it_into_the_site_stage(two_hosts, tmp_p
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="build-loop"))
         return await build(_config(csv, tmp_path))
 
-    monkeypatch.setattr(build_module, "write_site", write_site)
+    monkeypatch.setattr(write_module, "write_site", write_site)
     result = write_build(asyncio.run(run()), _config(csv, tmp_path))
     assert result.catalog.datasets[0].thumbnail is not None  # the renderers did run
     assert alive == [[]]

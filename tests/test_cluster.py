@@ -20,7 +20,7 @@ import psutil
 import pytest
 from aiohttp import web
 
-from generator.build import BuildResult, build, write_build
+from generator.build import BuildResult, build
 from generator.cluster.batches import (
     BatchInput,
     BatchOutput,
@@ -34,6 +34,7 @@ from generator.cluster.batches import (
 from generator.config import BuildConfig
 from generator.dev.samples import ChannelSpec, gradient, write_image, write_plate
 from generator.dev.server import BackgroundServer, make_app
+from generator.write import write_build
 
 distributed = pytest.importorskip("distributed")
 

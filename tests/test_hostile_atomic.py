@@ -25,12 +25,12 @@ from typing import Iterator
 
 import pytest
 
-from generator.build import _remove_leftovers, _rename_over, get_staging_path
 from generator.cli import main
 from generator.dev.samples import gradient, write_image, write_plate
 from generator.dev.server import BackgroundServer, make_app
 from generator.lock import get_lock_path
 from generator.site.pages import PARALLEL_MIN
+from generator.staging import _rename_over, get_staging_path, remove_leftovers
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("a.zarr", "b.zarr", "p.zarr")
@@ -177,7 +177,7 @@ def test_the_two_step_swap_and_a_build_killed_between_its_renames(host: str, tmp
     out.rename(tmp_path / "new-site")
     staging.rename(aside)
     (tmp_path / "new-site").rename(out.with_name(".site.tmp-1"))
-    _remove_leftovers(out)
+    remove_leftovers(out)
     assert _snapshot(out) == before, "the previous site is put back"
     assert _leftovers(out) == []
 

@@ -15,7 +15,7 @@ from generator.cli import run_build
 from generator.config import BuildConfig
 from generator.dev.samples import gradient, write_image
 from generator.fetch.http import Fetcher
-from generator.sources.read import MAX_CSV_BYTES
+from generator.sources.csv_file import MAX_CSV_BYTES
 from tests.conftest import start_static_server
 
 LIMIT_MESSAGE = "larger than the CSV size limit of 50 MiB"

@@ -22,13 +22,14 @@ import pytest
 s3fs = pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
-from generator.build import BuildResult, build, write_build  # noqa: E402
+from generator.build import BuildResult, build  # noqa: E402
 from generator.config import BuildConfig  # noqa: E402
 from generator.dev.objectstore import get_public_policy, make_server  # noqa: E402
 from generator.dev.samples import gradient, write_image  # noqa: E402
 from generator.object_urls import get_public_url  # noqa: E402
 from generator.plan import choose_level, get_axis_roles, get_plane_selection  # noqa: E402
 from generator.sources.urls import UrlError, parse_dataset_url  # noqa: E402
+from generator.write import write_build  # noqa: E402
 from tests.test_thumbnails import _plane_stored_bytes  # noqa: E402
 
 PUBLIC, PRIVATE, NOCORS = "public-ngff", "private-ngff", "public-nocors"

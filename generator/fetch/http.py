@@ -32,8 +32,8 @@ from generator.fetch.base import (
     Response,
     ResponseTooLarge,
     ValidatorStore,
-    format_range_header,
 )
+from generator.fetch.conditional import Cached, get_request_headers, remember_validators
 from generator.fetch.hosts import (
     HOST_FAILURE_LIMIT,
     GuardedResolver,
@@ -201,8 +201,6 @@ class Fetcher:
             )
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
             raise FetchError(url, f"refusing to fetch scheme {parts.scheme or '(none)'!r}")
-        headers: dict[str, str] = {}
-        cached = None
         # Whole documents are revalidated and remembered; byte ranges (chunks) are not.
         validators = self.validators if conditional and byte_range is None else None
         remember_absent = validators is not None and recheck_absent_after is not None
@@ -211,19 +209,29 @@ class Fetcher:
             if since is not None and time.time() - since < recheck_absent_after:
                 self.stats.absent_remembered += 1
                 return Response(url, 404, b"", {})
-        if byte_range is not None:
-            headers["Range"] = format_range_header(byte_range)
-        elif validators is not None:
-            cached = validators.get_validators(url)
-            if cached is not None:
-                etag, last_modified, _ = cached
-                # Last-Modified has one-second resolution: a document rewritten
-                # within that second would look unchanged, so prefer the ETag.
-                if etag:
-                    headers["If-None-Match"] = etag
-                elif last_modified:
-                    headers["If-Modified-Since"] = last_modified
+        headers, cached = get_request_headers(url, byte_range, validators)
+        resp = await self._get_with_retries(url, parts, headers, cached, max_bytes)
+        if resp.not_modified:
+            return resp
+        if resp.ok:
+            if validators is not None:
+                remember_validators(validators, url, resp, since)
+            return resp
+        if resp.status in allow_status:
+            if remember_absent and 400 <= resp.status < 500:
+                validators.put_absent(url, present=False)
+            return resp
+        raise FetchError(
+            url,
+            f"HTTP {resp.status}" + (" after retries" if resp.status in RETRY_STATUSES else ""),
+            status=resp.status,
+            transient=resp.status in RETRY_STATUSES,
+        )
 
+    async def _get_with_retries(
+        self, url: str, parts: SplitResult, headers: Mapping[str, str], cached: Cached, max_bytes: int | None
+    ) -> Response:
+        """The answer after retries; a 304 to a conditional GET is the stored body, ``not_modified``."""
         server: str | None = None
         attempt = 0
         while True:
@@ -238,34 +246,14 @@ class Fetcher:
                     self.stats.not_modified += 1
                     return Response(url, 200, cached[2], resp.headers, not_modified=True)
                 if resp.status not in RETRY_STATUSES:
-                    break
+                    return resp
                 if attempt >= self.retries:
                     assert server is not None  # a response came from it
                     self.breaker.failed(server, parts.hostname or parts.netloc, f"HTTP {resp.status} after retries")
-                    break
+                    return resp
             attempt += 1
             self.stats.retries += 1
             await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
-
-        if resp.ok:
-            if validators is not None:
-                etag = resp.headers.get("ETag")
-                last_modified = resp.headers.get("Last-Modified")
-                if etag or last_modified:
-                    validators.put_validators(url, etag, last_modified, resp.body)
-                if since is not None:  # it was missing and is back: drop the mark (no write otherwise)
-                    validators.put_absent(url, present=True)
-            return resp
-        if resp.status in allow_status:
-            if remember_absent and 400 <= resp.status < 500:
-                validators.put_absent(url, present=False)
-            return resp
-        raise FetchError(
-            url,
-            f"HTTP {resp.status}" + (" after retries" if resp.status in RETRY_STATUSES else ""),
-            status=resp.status,
-            transient=resp.status in RETRY_STATUSES,
-        )
 
     def _check_skipped(self, url: str, server: str) -> None:
         reason = self.breaker.reason(server)

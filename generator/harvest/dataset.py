@@ -30,47 +30,39 @@ a few workers, never all of them.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from generator.deadline import Deadline, get_task_end
 from generator.fetch.http import Fetcher
 from generator.harvest.containers import (
-    Resolved,
     get_plate_montage,
     read_more_series,
     resolve,
 )
-from generator.harvest.image import ImageFacts, read_image
+from generator.harvest.image import read_image
 from generator.harvest.labels import find_labels_group, read_labels
-from generator.harvest.omero import get_window_findings
 from generator.harvest.parse import (
     OME_KEYS,
     GroupDoc,
     HarvestProblem,
-    _detect_version,
     _kind,
 )
 from generator.harvest.plates import PLATE_WELLS
-from generator.harvest.totals import get_uncompressed, get_written, is_file_name
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
     FormatMemory,
     Reader,
     optional,
 )
-from generator.harvest.rocrate import _term, parse_rocrate
-from generator.records import Axis, Dataset, Documents, Entry, Findings
+from generator.harvest.record import make_record, parse_crate_facts
+from generator.harvest.schedule import get_schedule
+from generator.records import Dataset, Entry, Findings
 from generator.sources.columns import (
-    MAX_NDIM,
     Listed,
     dataset_from_listing,
     get_endpoint,
-    is_placeholder,
     parse_listed,
-    url_name,
 )
 
 
@@ -178,112 +170,10 @@ async def _harvest_group(
         resolved = replace(resolved, labels=label_names)
     # Parsed as the group entered, before its attributes were bounded (see Reader._group).
     channels, channel_found = resolved.image.channels
-    crate, crate_found = _crate_facts(rocrate)
+    crate, crate_found = parse_crate_facts(rocrate)
     found = resolved.found + found + series_found + label_found + channel_found + crate_found
-    record = _record(entry, listed, root, kind, replace(resolved, plate=plate), (image, *more_series), crate, channels, found)
+    record = make_record(entry, listed, root, kind, replace(resolved, plate=plate), (image, *more_series), crate, channels, found)
     return replace(record, label_images=label_images)
-
-
-def _crate_facts(rocrate: tuple[Any, Any] | None) -> tuple[dict[str, Any], Findings]:
-    if rocrate is None:
-        return {}, Findings()
-    try:
-        return parse_rocrate(rocrate[0]), Findings()
-    except (AttributeError, TypeError):
-        return {}, Findings.warning("ro-crate-metadata.json: unexpected structure; ignored")
-
-
-def _record(
-    entry: Entry,
-    listed: Listed,
-    root: GroupDoc,
-    kind: str,
-    resolved: Resolved,
-    images: tuple[ImageFacts, ...],
-    crate: Mapping[str, Any],
-    channels: tuple,
-    found: Findings,
-) -> Dataset:
-    """The harvested record, built once from the described image (and the other series read).
-
-    The name is what the submitter wrote in the reviewed CSV, else the
-    RO-Crate's, else a multiscales name that is more than a file name, else
-    the URL's last segment."""
-    image = images[0]
-    ms = image.multiscale
-    axes = _axes_of(image, root.zarr_format)
-    version = _detect_version(root)
-    if version is None and resolved.image is not root:
-        version = _detect_version(resolved.image)
-    ms_name = ms.name if ms.name and ms.name.strip("/ ") and not is_placeholder(ms.name) else None
-    if ms_name is not None and is_file_name(ms_name, entry.url, image.path):
-        ms_name = None
-    container = resolved.container
-    # The reader bounded what the groups keep as they entered; say what it dropped.
-    found = found + resolved.image.findings + (container.findings if container is not None else Findings())
-    found += get_window_findings(channels, image.levels[0].dtype if image.levels else None)
-    return Dataset(
-        url=entry.url,
-        source=entry.source,
-        collection=entry.collection,
-        listings=entry.listings,
-        kind=kind,  # type: ignore[arg-type]
-        errors=found.errors,
-        warnings=found.warnings,
-        ngff_version=version if version is not None else (ms.version or None),
-        zarr_format=root.zarr_format,
-        name=listed.name or crate.get("name") or ms_name or url_name(entry.url),
-        description=crate.get("description") or listed.description,
-        license=crate.get("license") or listed.license,
-        origin=listed.origin,
-        organism=_term(crate.get("organism"), "organism") or listed.organism,
-        modality=_term(crate.get("modality"), "modality") or listed.modality,
-        image_path=image.path,
-        axes=axes,
-        resolutions=image.levels,
-        physical_sizes=_physical_sizes(image, axes),
-        channels=channels,
-        uncompressed_bytes=get_uncompressed(images, resolved.plate),
-        written_bytes=get_written(images, root, kind, listed),
-        plate=resolved.plate,
-        series=resolved.series or listed.series,
-        labels=resolved.labels,
-        rocrate=crate or None,
-        cors=root.response.cors if root.response is not None else None,
-        documents=Documents(
-            image=image.ome,
-            container=container.ome if container is not None else None,
-            container_kind=kind if container is not None else None,  # type: ignore[arg-type]
-            arrays=image.arrays,
-        ),
-        series_read=len(images) if kind == "bioformats2raw" else 0,
-        endpoint=get_endpoint(entry),
-    )
-
-
-def _axes_of(image: ImageFacts, zarr_format: int) -> tuple[Axis, ...]:
-    """The multiscales' axes; failing those, level 0's ``dimension_names`` (Zarr v3)."""
-    axes = image.multiscale.axes
-    level0 = image.levels[0] if image.levels else None
-    if level0 is not None and not axes and zarr_format == 3 and isinstance(level0.metadata, dict):
-        dn = level0.metadata.get("dimension_names")
-        if isinstance(dn, list) and all(isinstance(n, str) for n in dn):
-            axes = tuple(Axis(name=n[:64]) for n in dn[:MAX_NDIM])
-    return axes
-
-
-def _physical_sizes(image: ImageFacts, axes: tuple[Axis, ...]) -> dict[str, float]:
-    """Level 0's pixel size per space axis, and its step per time axis."""
-    ms = image.multiscale
-    s0 = ms.scales[0] if ms.scales else None
-    if s0 is None or len(s0) != len(axes):
-        return {}
-    g = ms.global_scale if ms.global_scale is not None and len(ms.global_scale) == len(s0) else (1.0,) * len(s0)
-    return {
-        a.name: v * gv
-        for a, v, gv in zip(axes, s0, g)
-        if a.type in ("space", "time") or (a.type is None and a.name.lower() in ("x", "y", "z", "t"))
-    }
 
 
 async def harvest(
@@ -302,7 +192,7 @@ async def harvest(
 
     ``known_formats`` maps a dataset URL to the Zarr format the build state
     saw it in. A fixed pool of workers takes entries host by host (see
-    ``_Schedule``), so memory holds the records and a bounded number of
+    ``harvest.schedule``), so memory holds the records and a bounded number of
     in-flight documents, whatever the entry count. The fetcher's limits bound
     the requests; the pool is sized to keep them busy.
 
@@ -377,51 +267,3 @@ def _out_of_time(entry: Entry, why: str) -> Dataset:
     """A dataset time ran out for: its listing, not reached (host trouble tonight, asked again next build)."""
     problem = HarvestProblem(f"{why}; will retry next build", unreachable=True)
     return _unread(entry, parse_listed(entry.columns), problem, array_facts=False)
-
-
-@dataclass
-class _Schedule:
-    """Which entry a free worker takes next: hosts in turn, at most ``cap`` datasets of one host at once.
-
-    A host that hangs then holds ``cap`` workers of the pool, never all of
-    them, and a healthy host listed after hundreds of its datasets starts at
-    once. Hosts are told apart by name and port here (resolving every name
-    first would cost a lookup per host before any work); the fetcher's
-    per-server limit and breaker catch many names of one server.
-    """
-
-    groups: list[list[int]]  # entry indices per host, in entry order
-    cap: int
-    ready: deque[int]  # groups with entries left and fewer than ``cap`` in flight, in turn
-    next: list[int]  # per group: position of its next entry
-    in_flight: list[int]
-    left: int  # entries not yet taken
-
-    def take(self) -> tuple[int, int] | None:
-        """(group, entry index) of the next entry to harvest, or None when every host with work is busy."""
-        if not self.ready:
-            return None
-        g = self.ready.popleft()
-        i = self.groups[g][self.next[g]]
-        self.next[g] += 1
-        self.in_flight[g] += 1
-        self.left -= 1
-        if self._has_work(g) and self.in_flight[g] < self.cap:
-            self.ready.append(g)
-        return g, i
-
-    def done(self, g: int) -> None:
-        self.in_flight[g] -= 1
-        if self._has_work(g) and self.in_flight[g] == self.cap - 1:  # it was at its cap: back in turn
-            self.ready.append(g)
-
-    def _has_work(self, g: int) -> bool:
-        return self.next[g] < len(self.groups[g])
-
-
-def get_schedule(entries: Sequence[Entry], cap: int) -> _Schedule:
-    by_host: dict[str, list[int]] = {}
-    for i, e in enumerate(entries):
-        by_host.setdefault(urlsplit(e.url).netloc.lower(), []).append(i)
-    groups = list(by_host.values())
-    return _Schedule(groups, cap, deque(range(len(groups))), [0] * len(groups), [0] * len(groups), len(entries))

@@ -49,10 +49,16 @@ from typing import Mapping, Union
 from urllib.parse import urlsplit
 
 from generator.config import GitHubSource, SourceLimits
-from generator.fetch.base import FetchError, FetchIO, ResponseTooLarge
+from generator.fetch.base import FetchError, FetchIO
 from generator.fetch.local import LocalFiles, map_url
 from generator.object_urls import get_env_endpoint
 from generator.records import Entry, Listing, RowError
+from generator.sources.csv_file import (
+    MAX_CSV_BYTES,
+    _Csv,
+    describe_read_error,
+    read_csv_text,
+)
 from generator.sources.merge import _Listed, get_merged_entries
 from generator.sources.rows import Row, parse_csv_text
 from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
@@ -66,10 +72,7 @@ from generator.sources.urls import (  # noqa: F401  (re-exported: the check and 
     parse_http_url,
     parse_url_map,
 )
-from generator.text import strip_controls
 
-# One size limit for a submission CSV, read from disk or fetched.
-MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = SourceLimits.depth
 # Child CSVs fetched ahead of the walk, per CSV being walked: concurrency
 # without holding every sibling's text at once.
@@ -83,22 +86,6 @@ class Sources:
     entries: tuple[Entry, ...]
     errors: tuple[RowError, ...]
     csv_files: tuple[str, ...]  # every CSV read, as referenced, in reading order
-
-
-@dataclass(frozen=True, slots=True)
-class _Csv:
-    """Where a CSV is, how far it is trusted, and how outputs name it."""
-
-    file: str  # as referenced: the URL, or a local path
-    key: str  # identity for cycle detection: canonical URL or absolute path
-    remote: bool  # came from the web: may only point at http(s) URLs
-    local_path: str | None  # where to read it (a local file, or a url_map target)
-    name: str  # as the repository sees it: a path relative to the root CSV's folder, or the URL
-    host: str = ""  # the host serving it ("" for a local file): a dataset on it is its own
-    blob: str = ""  # its page on GitHub when built in Actions ("" otherwise)
-
-    def error(self, line: int, message: str, url: str | None = None) -> RowError:
-        return RowError(self.file, line, message, url, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +114,6 @@ def get_inherited(columns: Mapping[str, str], cap: int, where: str) -> dict[str,
     export, so each record carries its opening and where to read the rest.
     """
     return {k: get_shortened(v, cap, where) if len(v) > cap else v for k, v in columns.items()}
-
-
-def _describe(e: OSError | FetchError) -> str:
-    if isinstance(e, FetchError):
-        return e.message
-    return e.strerror or str(e)  # strerror leaves out the build machine's path the OS names
 
 
 class _Reader:
@@ -195,11 +176,11 @@ class _Reader:
         if len(self.walked) + len(self.texts) >= self.limits.files:
             return
         if csv_ref.key not in self.texts and csv_ref.key not in self.walked:
-            self.texts[csv_ref.key] = asyncio.ensure_future(self._load(csv_ref))
+            self.texts[csv_ref.key] = asyncio.ensure_future(read_csv_text(csv_ref, self.files, self.fetcher))
 
     async def take_text(self, csv_ref: _Csv) -> str:
         task = self.texts.pop(csv_ref.key, None)
-        return await (task if task is not None else self._load(csv_ref))
+        return await (task if task is not None else read_csv_text(csv_ref, self.files, self.fetcher))
 
     def drop_prefetched(self) -> None:
         """Texts fetched ahead that the walk never took (a cap was hit): cancelled, their errors read."""
@@ -208,23 +189,6 @@ class _Reader:
                 task.exception()
             task.cancel()
         self.texts.clear()
-
-    async def _load(self, csv_ref: _Csv) -> str:
-        # A mapped URL goes to the local-files reader as a URL: it applies the map itself.
-        io: FetchIO | None = self.files if csv_ref.local_path is not None else self.fetcher
-        if io is None:
-            raise OSError("cannot fetch a remote CSV: offline (no fetcher, no --map-url for it)")
-        try:
-            data = (await io.get(csv_ref.key if csv_ref.remote else csv_ref.local_path, max_bytes=MAX_CSV_BYTES)).body
-        except ResponseTooLarge as e:
-            raise OSError(_too_large(e.size)) from None
-        if len(data) > MAX_CSV_BYTES:  # a body the validator store kept from an earlier build
-            raise OSError(_too_large(len(data)))
-        try:
-            # Control characters (NUL, escapes) go here, as for every harvested document.
-            return strip_controls(data.decode("utf-8-sig"))
-        except UnicodeDecodeError as e:
-            raise OSError(f"not UTF-8 text ({e})") from None
 
     async def expand(
         self, csv_ref: _Csv, inherited: Mapping[str, str], ancestors: tuple[str, ...], at: tuple[_Csv, int]
@@ -238,7 +202,7 @@ class _Reader:
             text = await self.take_text(csv_ref)
         except (OSError, FetchError) as e:
             parent, line = at
-            self.items.append(parent.error(line, f"cannot read CSV {csv_ref.name}: {_describe(e)}", csv_ref.name))
+            self.items.append(parent.error(line, f"cannot read CSV {csv_ref.name}: {describe_read_error(e)}", csv_ref.name))
             return
         rows, parse_errors = parse_csv_text(text, csv_ref.file, limits=self.limits, name=csv_ref.name)
         del text
@@ -363,11 +327,6 @@ class _Reader:
             raise UrlError(f"path contains control characters: {ref!r}")
         base = os.path.dirname(parent.local_path or "")
         return self.locate_path(os.path.normpath(os.path.join(base, os.path.expanduser(ref))))
-
-
-def _too_large(size: int | None) -> str:
-    measured = f"{size:,} bytes" if size is not None else f"over {MAX_CSV_BYTES:,} bytes"
-    return f"larger than the CSV size limit of {MAX_CSV_BYTES // 2**20} MiB ({measured}); file not read"
 
 
 def get_root(root: str, reader: _Reader) -> _Csv:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from generator.config import SourceLimits
 from generator.records import RowError
@@ -48,26 +48,15 @@ def parse_csv_text(
 
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
     kept: list[tuple[int, str]] | None = None  # (cell index, column name) of the header's kept columns
     url_col = 0
     first = True
     wide = False  # a headerless row wider than the cap was reported
     count = 0
-    prev_line = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
+    for line, cells in _iter_rows(text):
+        if isinstance(cells, csv.Error):
+            error(line, f"unreadable CSV: {cells}; the rest of the file is skipped")
             break
-        except csv.Error as e:
-            error(prev_line + 1, f"unreadable CSV: {e}; the rest of the file is skipped")
-            break
-        line = prev_line + 1  # a quoted cell may span lines: report where the row starts
-        prev_line = reader.line_num
-        cells = [c.strip() for c in cells]
-        if not any(cells):
-            continue
         if first:
             first = False
             lowered = [c.lower() for c in cells]
@@ -85,27 +74,59 @@ def parse_csv_text(
         if count > limits.rows:
             error(line, f"more than {limits.rows} rows; the rest of the file is skipped")
             break
-        if kept is not None:
-            url = cells[url_col] if url_col < len(cells) else ""
-            columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
-        else:
-            url = cells[0]
-            if len(cells) > limits.columns and not wide:
-                wide = True
-                error(line, f"{len(cells)} columns, more than the {limits.columns} allowed; "
-                      f"columns after the {limits.columns}th are ignored in this file")
-            columns = {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
+        if kept is None and len(cells) > limits.columns and not wide:
+            wide = True
+            error(line, f"{len(cells)} columns, more than the {limits.columns} allowed; "
+                  f"columns after the {limits.columns}th are ignored in this file")
+        url, columns = _get_cells(cells, kept, url_col, limits)
         if len(url) > limits.cell_chars:
             error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
                   "row skipped")
             continue
-        for k, v in columns.items():
-            if len(v) > limits.cell_chars:
-                error(line, f"column {k[:64]!r} holds {len(v)} characters, more than the {limits.cell_chars} allowed; "
-                      "the cell is ignored", url or None)
-                columns[k] = ""
+        for k, message in _get_long_cells(columns, limits):
+            error(line, message, url or None)
+            columns[k] = ""
         rows.append(Row(line, url, columns))
     return rows, errors
+
+
+def _iter_rows(text: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """Each non-blank row's first line and stripped cells; a ``csv.Error`` (and its line) ends the file."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    prev_line = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            yield prev_line + 1, e
+            return
+        line = prev_line + 1  # a quoted cell may span lines: report where the row starts
+        prev_line = reader.line_num
+        cells = [c.strip() for c in cells]
+        if any(cells):
+            yield line, cells
+
+
+def _get_cells(
+    cells: list[str], kept: list[tuple[int, str]] | None, url_col: int, limits: SourceLimits
+) -> tuple[str, dict[str, str]]:
+    """A row's url and its other cells by column: the header's kept columns, or ``column2``... without one."""
+    if kept is not None:
+        url = cells[url_col] if url_col < len(cells) else ""
+        columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
+        return url, columns
+    return cells[0], {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
+
+
+def _get_long_cells(columns: Mapping[str, str], limits: SourceLimits) -> list[tuple[str, str]]:
+    """(column, message) for each cell longer than ``limits.cell_chars``: the caller empties them."""
+    return [
+        (k, f"column {k[:64]!r} holds {len(v)} characters, more than the {limits.cell_chars} allowed; the cell is ignored")
+        for k, v in columns.items()
+        if len(v) > limits.cell_chars
+    ]
 
 
 def _get_kept_columns(header: list[str], url_col: int, limits: SourceLimits) -> list[tuple[int, str]]:
