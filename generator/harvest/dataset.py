@@ -126,6 +126,11 @@ def _check_ome(root: GroupDoc) -> None:
         raise HarvestProblem("no OME-NGFF metadata: .zattrs has none of " + ", ".join(repr(k) for k in OME_KEYS[:4]))
 
 
+async def _read_rocrate(reader: Reader) -> Any:
+    # The fetch is made inside the task: a task cancelled before it starts then leaves no coroutine unawaited.
+    return await optional(reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE))
+
+
 async def _harvest_group(
     entry: Entry, listed: Listed, reader: Reader, root: GroupDoc, *, thumb_size: int, thumbnails: bool,
     plate_wells: int | None = PLATE_WELLS,
@@ -138,9 +143,7 @@ async def _harvest_group(
         tasks.append(asyncio.ensure_future(coro))
         return tasks[-1]
 
-    rocrate_task = start(
-        optional(reader.fetch("ro-crate-metadata.json", allow_missing=True, recheck_absent_after=RECHECK_ABSENT_ROCRATE))
-    )
+    rocrate_task = start(_read_rocrate(reader))
     # An image's labels group is asked for beside its levels: no round trip of its own.
     labels_task = start(find_labels_group(reader, "")) if kind == "image" else None
     try:
