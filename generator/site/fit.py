@@ -25,7 +25,8 @@ def get_small_card_name(key: str, px: int, quality: int) -> str:
 def shrink_card(src: Path, dst: Path, px: int, quality: int) -> tuple[int, int] | None:
     """Re-encode one card to at most ``px`` on its longest side; its new size, or None when unreadable."""
     try:
-        with Image.open(src) as img:
+        # Cards are WebP (PNG where WebP is unavailable): no other decoder is tried on them.
+        with Image.open(src, formats=("WEBP", "PNG")) as img:
             img.load()
             scale = min(1.0, px / max(img.size))
             size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
