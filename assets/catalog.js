@@ -155,9 +155,9 @@ function drawCards(rows, terms) {
   shownCards = next;
   afterPaint(() => { if (draw === drawn) measureScreenCards(); });
   if (rows.length > now) {
-    const rest = index.loadCards(rows.subarray(now));
     afterPaint(() => {
-      if (draw === drawn) rest.then(() => { if (draw === drawn) results.append(cards(now, rows.length)); }, failed);
+      if (draw !== drawn) return;
+      index.loadCards(rows.subarray(now)).then(() => { if (draw === drawn) results.append(cards(now, rows.length)); }, failed);
     }, REST_DELAY_MS);
   }
 }
