@@ -73,7 +73,7 @@ let facetsView = null;
 let state = readState();
 let prerendered = results.dataset.prerendered !== undefined;
 let pagerShown = "";
-const afterPaint = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
+const afterPaint = (fn, ms = 0) => requestAnimationFrame(() => setTimeout(fn, ms));
 
 const columnSort = (key) => (model ? model.columnSort(key) : null);
 
@@ -98,10 +98,26 @@ function applyStateToControls() {
   }
 }
 
-// Cards drawn before the first frame: more than a large screen shows at once.
-// The rest of the page follows one frame later, so a keystroke repaints what
-// the visitor sees without waiting for the cards below the fold.
+// Cards drawn before the first frame: as many as the screen showed of the last
+// page drawn (a frame's style, layout and raster grow with the cards in it),
+// and until one was, more than a large screen shows at once. The rest of the
+// page follows once typing pauses: drawn at once, they would compete with the
+// raster of the first screen (and of the next keystroke's) for the same two
+// cores, and a newer keystroke makes them moot.
 const FIRST_FRAME_CARDS = 18;
+const REST_DELAY_MS = 100;
+let screenCards = FIRST_FRAME_CARDS;
+
+/** How many cards fill the screen from the first card down, read from the page as drawn. */
+function measureScreenCards() {
+  const first = results.firstElementChild;
+  if (!first) return;
+  const style = getComputedStyle(results);
+  const cols = results.classList.contains("list") ? 1 : style.gridTemplateColumns.split(" ").length;
+  const box = first.getBoundingClientRect();
+  const step = Math.max(box.height + (parseFloat(style.rowGap) || 0), 1);
+  screenCards = cols * Math.max(1, Math.ceil((innerHeight - box.top) / step));
+}
 let drawn = 0; // which drawCards call the deferred cards belong to
 // Row -> the card node showing it and the terms it highlights: kept for the
 // next draw, so a result still shown keeps its node and decoded thumbnail.
@@ -134,11 +150,15 @@ function drawCards(rows, terms) {
     for (let i = from; i < to; i++) frag.append(cardNode(rows[i], terms, termsKey, next));
     return frag;
   };
-  results.replaceChildren(cards(0, Math.min(rows.length, FIRST_FRAME_CARDS)));
+  const now = Math.min(rows.length, screenCards);
+  results.replaceChildren(cards(0, now));
   shownCards = next;
-  if (rows.length > FIRST_FRAME_CARDS) {
-    const rest = index.loadCards(rows.subarray(FIRST_FRAME_CARDS));
-    afterPaint(() => rest.then(() => { if (draw === drawn) results.append(cards(FIRST_FRAME_CARDS, rows.length)); }, failed));
+  afterPaint(() => { if (draw === drawn) measureScreenCards(); });
+  if (rows.length > now) {
+    afterPaint(() => {
+      if (draw !== drawn) return;
+      index.loadCards(rows.subarray(now)).then(() => { if (draw === drawn) results.append(cards(now, rows.length)); }, failed);
+    }, REST_DELAY_MS);
   }
 }
 
@@ -201,7 +221,7 @@ async function update() {
     if (!a) return;
   }
   // The first screen's cards; drawCards loads the rest after the first paint.
-  await index.loadCards(a.rows.subarray(0, FIRST_FRAME_CARDS));
+  await index.loadCards(a.rows.subarray(0, screenCards));
   if (seq !== renders) return; // a later state is being answered
   facetsView.update(model);
   if (prerendered && isDefault(s)) {
@@ -305,7 +325,7 @@ fetch("search/meta.json", { credentials: "same-origin" })
     index = new ShardIndex(meta, "");
     model = new Model(meta);
     facetsView = new FacetsView(facetsBox, model, toggleFacet);
-    return update().then(() => Promise.all(meta.prefetch.map((path) => index.load(path)))).then(() => {
+    return update().then(() => afterPaint(measureScreenCards)).then(() => Promise.all(meta.prefetch.map((path) => index.load(path)))).then(() => {
       document.documentElement.dataset.searchReady = "true";
     });
   })
