@@ -1,9 +1,13 @@
 """One pass over the records for the sharded search index (search_shards.py).
 
-``RowCollector.add`` keeps, per row, only compact values: the facet codes and
-sort keys in typed arrays, the row's terms as flat posting arrays, and its
-card, which is serialised at once into the card chunk being filled. No record
-is held after ``add`` returns, so the records may stream from disk.
+``RowCollector.add`` keeps, per row, only compact values in typed arrays: an
+index into the distinct facet combinations seen (source, collection, licence,
+... repeat a lot, so their codes and badges are worked out once per
+combination), the shape and sort keys, and the row's terms as flat posting
+arrays (the words of the fields many rows share are split once per distinct
+combination too). The card is serialised at once into the card chunk being
+filled. No record is held after ``add`` returns, so the records may stream
+from disk; ``finish`` turns the arrays into a frozen ``Rows``.
 """
 
 from __future__ import annotations
@@ -11,142 +15,243 @@ from __future__ import annotations
 import json
 import re
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from generator.records import Dataset
+from generator.records.listing import get_dataset_id
 from generator.site.cards import get_badges
-from generator.site.format import axis_names, display_name, safe_url, term_label
+from generator.site.format import safe_url
+from generator.site.search_files import Folder
 from generator.site.search_index import (
     Interned,
     get_kind_code,
     get_pixels,
-    get_sharded_code,
     get_status_code,
     get_zarr_code,
 )
+from generator.site.search_postings import Ids, Postings, get_postings
+from generator.sources.columns import url_name
 
 # Words are runs of letters and digits, lower-cased; assets/shards.js splits alike.
 WORD = re.compile(r"[^\W_]+")
+_findall = WORD.findall
 
 # Fields whose text many rows share: their words are looked up, not split again.
 SHARED_FIELDS = frozenset({"source", "collection", "organism", "modality", "prefix", "license"})
-SHARED_WORDS_MAX = 100_000  # distinct texts remembered
+SHARED_WORDS_MAX = 100_000  # distinct combinations remembered (of shared texts, of facet values)
 
 # Field -> weight (x10) of a term found there; a term in several fields adds up.
 WEIGHTS = (("name", 20), ("base", 10), ("desc", 6), ("source", 10), ("collection", 10),
            ("organism", 10), ("modality", 10), ("prefix", 8), ("license", 5))
+_W = dict(WEIGHTS)
 
 # The facet columns, in FACET_LABELS order (search_index.get_facets makes their keys).
 FACET_COLS = ("src", "col", "org", "mod", "nd", "ver", "zf", "sh", "lic", "kind", "st")
 # Column sorts of search_index.SORTS, by key.
 SORT_KEYS = ("name", "bytes", "x", "y", "z", "c", "t", "chunk", "shard")
+AXES = ("x", "y", "z", "c", "t")
+# The facet codes a combination stores, then its badges' code; "nd" and "sh" come from the shape arrays.
+_COMBO_COLS = ("src", "col", "org", "mod", "ver", "zf", "lic", "kind", "st", "badges")
+_TABLES = ("source", "collection", "license", "organism", "modality", "version", "axes", "badges")
+
+# Posting codes of the per-row fields: their weight. A shared combination's
+# postings are already one per term, coded 128 + their summed weight.
+_NAME, _BASE, _DESC = bytes([_W["name"]]), bytes([_W["base"]]), bytes([_W["desc"]])
+_CARDS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def get_words(text: str | None) -> list[str]:
-    return WORD.findall(text.lower()) if text else []
+    return _findall(text.lower()) if text else []
+
+
+@dataclass(frozen=True)
+class Rows:
+    """All rows, column-wise: what search_shards encodes and writes."""
+
+    n: int
+    tables: dict[str, list[Any]]
+    codes: dict[str, np.ndarray]  # FACET_COLS -> int32 per row (-1: none; "nd": the ndim itself)
+    sort_values: dict[str, np.ndarray]  # SORT_KEYS but "name" -> float64 per row (-1: none)
+    names: list[str]  # lower-cased display names, for the name sort
+    postings: Postings
+
+
+def _label(term: Any) -> str | None:
+    return (term.label or term.id) if term is not None else None
+
+
+def _floats(shape: tuple[int, ...]) -> list[float]:
+    try:
+        return [float(v) for v in shape]
+    except OverflowError:  # a size past float's range sorts as the largest
+        return [float(v) if abs(v) < 2**1023 else float("inf") for v in shape]
 
 
 class RowCollector:
     """Collects rows; ``card_dir`` receives the card chunks as they fill."""
 
     def __init__(self, card_dir: Path, chunk_rows: int) -> None:
-        self.card_dir = card_dir
+        self.cards = Folder(card_dir)
         self.chunk_rows = chunk_rows
         self.n = 0
-        self.tables = {k: Interned() for k in
-                       ("source", "collection", "license", "organism", "modality", "version", "axes", "badges")}
-        self.codes = {k: array("i") for k in FACET_COLS}
-        self.sort_values: dict[str, array] = {k: array("d") for k in SORT_KEYS if k != "name"}
+        self.tables = {k: Interned() for k in _TABLES}
+        self._combos: dict[tuple, int] = {}
+        self._combo_codes = array("i")  # len(_COMBO_COLS) codes per combination
+        self.combo = array("i")  # per row: its combination
+        self.axes = array("i")  # per row: t.axes code (-1: no shape)
+        self.ndim = array("I")
+        self.shape = array("d")  # the shapes, flat
+        self.sort_values = {k: array("d") for k in ("bytes", "chunk", "shard")}
+        self._pixels: dict[Any, float] = {}
         self.names: list[str] = []
-        self.term_ids: dict[str, int] = {}
-        self.post_term, self.post_row, self.post_weight = array("I"), array("I"), array("B")
+        self.term_ids = Ids()
+        self._shared: dict[tuple, tuple[array, bytes]] = {}
+        self.post_term, self.post_code, self.post_end = array("I"), array("B"), array("q")
         self._chunk: list[list[Any]] = []
-        self._shared_words: dict[str, frozenset[str]] = {}
 
     def add(self, d: Dataset) -> None:
-        row, t = self.n, self.tables
+        url, t = d.url, self.tables
         self.n += 1
-        prefix, _, base = d.url.rpartition("/")
-        source = t["source"](d.source)
-        collection = t["collection"]((source, d.collection)) if d.collection else -1
-        organism, modality = term_label(d.organism), term_label(d.modality)
-        description = d.description.strip() if d.description else None
-        name = display_name(d)
-        self._add_codes(d, source, collection, organism, modality)
-        self._add_sort_keys(d, name)
-        self._add_terms(row, {
-            "name": name, "base": base if prefix else d.url, "desc": description, "source": d.source,
-            "collection": d.collection, "organism": organism, "modality": modality,
-            "prefix": prefix, "license": d.license,
-        })
+        prefix, _, base = url.rpartition("/")
+        organism, modality = _label(d.organism), _label(d.modality)
+        combo = self._combo_of(d, organism, modality)
+        self.combo.append(combo)
+        codes = self._combo_codes
+        name = d.name.strip() if d.name else ""
+        if not name:
+            name = url_name(url)
+        lower = name.lower()
+        self.names.append(lower)
+        l0 = d.resolutions[0] if d.resolutions else None
+        shape = l0.shape if l0 is not None else None
+        axes = self._add_shape(d, shape)
+        self._add_sort_keys(d, l0)
+        words = _findall(lower)
+        base_words = _findall((base if prefix else url).lower())
+        text = d.description
+        desc_words = _findall(text.lower()) if text else []
+        pt, pc = self.post_term, self.post_code
+        pt.extend(map(self.term_ids.__getitem__, words + base_words + desc_words))
+        pc.frombytes(_NAME * len(words) + _BASE * len(base_words) + _DESC * len(desc_words))
+        shared = self._shared_terms((d.source, d.collection, organism, modality, prefix, d.license))
+        pt.extend(shared[0])
+        pc.frombytes(shared[1])
+        self.post_end.append(len(pt))
         thumb = d.thumbnail
+        at = combo * len(_COMBO_COLS)
         self._chunk.append([
-            d.id, name, d.url, source, collection, t["axes"](tuple(axis_names(d))) if d.shape else -1,
-            list(d.shape) if d.shape else 0, t["badges"](get_badges(d)),
+            get_dataset_id(url), name, url, codes[at], codes[at + 1], axes, shape or 0, codes[at + 9],
             thumb.card if thumb else 0, thumb.width if thumb else 0, thumb.height if thumb else 0,
-            safe_url(d.origin) or 0, 1 if safe_url(d.url) else 0,
+            safe_url(d.origin) or 0, 1 if safe_url(url) else 0,
         ])
         if len(self._chunk) == self.chunk_rows:
             self.flush()
 
     def flush(self) -> None:
         if self._chunk:
-            chunk = (self.n - 1) // self.chunk_rows
-            text = json.dumps(self._chunk, ensure_ascii=False, separators=(",", ":"))
-            (self.card_dir / f"{chunk}.json").write_text(text, encoding="utf-8")
+            self.cards.write(f"{(self.n - 1) // self.chunk_rows}.json", _CARDS.encode(self._chunk))
             self._chunk = []
 
-    def _add_codes(self, d: Dataset, source: int, collection: int, organism: str | None,
-                   modality: str | None) -> None:
-        t, c = self.tables, self.codes
-        c["src"].append(source)
-        c["col"].append(collection)
-        c["org"].append(t["organism"](organism))
-        c["mod"].append(t["modality"](modality))
-        c["nd"].append(len(d.shape) if d.shape else 0)  # the ndim itself; made a code at the end
-        c["ver"].append(t["version"](d.ngff_version))
-        c["zf"].append(get_zarr_code(d))
-        c["sh"].append(get_sharded_code(d))
-        c["lic"].append(t["license"](d.license))
-        c["kind"].append(get_kind_code(d))
-        c["st"].append(get_status_code(d))
+    def _combo_of(self, d: Dataset, organism: str | None, modality: str | None) -> int:
+        """The row's combination of facet values (and badges), interned."""
+        key = (d.source, d.collection, organism, modality, d.ngff_version, d.license, d.kind, d.status,
+               d.zarr_format, d.cors is False)
+        i = self._combos.get(key)
+        if i is not None:
+            return i
+        t = self.tables
+        source = t["source"](d.source)
+        self._combo_codes.extend((
+            source, t["collection"]((source, d.collection)) if d.collection else -1,
+            t["organism"](organism), t["modality"](modality), t["version"](d.ngff_version), get_zarr_code(d),
+            t["license"](d.license), get_kind_code(d), get_status_code(d), t["badges"](get_badges(d)),
+        ))
+        i = len(self._combo_codes) // len(_COMBO_COLS) - 1
+        if len(self._combos) < SHARED_WORDS_MAX:
+            self._combos[key] = i
+        return i
 
-    def _add_sort_keys(self, d: Dataset, name: str) -> None:
-        v, l0 = self.sort_values, d.level0
-        self.names.append(name.lower())
+    def _add_shape(self, d: Dataset, shape: tuple[int, ...] | None) -> int:
+        if not shape:
+            self.axes.append(-1)
+            self.ndim.append(0)
+            return -1
+        names = tuple([a.name for a in d.axes])
+        if len(names) != len(shape):
+            names = tuple(f"d{i}" for i in range(len(shape)))
+        code = self.tables["axes"](names)
+        self.axes.append(code)
+        self.ndim.append(len(shape))
+        self.shape.extend(_floats(shape))
+        return code
+
+    def _add_sort_keys(self, d: Dataset, l0: Any) -> None:
+        v = self.sort_values
         size = d.written_bytes if d.written_bytes is not None else d.uncompressed_bytes
         v["bytes"].append(float(size) if size is not None else -1.0)
-        axes = axis_names(d) if d.shape else []
-        for axis in ("x", "y", "z", "c", "t"):
-            v[axis].append(float(d.shape[axes.index(axis)]) if axis in axes else -1.0)
-        v["chunk"].append(float(get_pixels(l0.chunks if l0 else None)))
-        v["shard"].append(float(get_pixels(l0.shards if l0 else None)))
+        v["chunk"].append(self._pixel_count(l0.chunks if l0 else None))
+        v["shard"].append(self._pixel_count(l0.shards if l0 else None))
 
-    def _words(self, field: str, text: str | None) -> frozenset[str]:
-        if not text:
-            return frozenset()
-        if field not in SHARED_FIELDS:
-            return frozenset(get_words(text))
-        words = self._shared_words.get(text)
-        if words is None:
-            words = frozenset(get_words(text))
-            if len(self._shared_words) < SHARED_WORDS_MAX:
-                self._shared_words[text] = words
-        return words
+    def _pixel_count(self, values: Any) -> float:
+        try:
+            px = self._pixels.get(values)
+        except TypeError:  # not hashable: not remembered
+            return float(get_pixels(values))
+        if px is None:
+            px = float(get_pixels(values))
+            if len(self._pixels) < SHARED_WORDS_MAX:
+                self._pixels[values] = px
+        return px
 
-    def _add_terms(self, row: int, fields: dict[str, str | None]) -> None:
-        weights: dict[str, int] = {}
-        for field, weight in WEIGHTS:
-            for word in self._words(field, fields[field]):
-                weights[word] = weights.get(word, 0) + weight
-        ids = self.term_ids
-        terms = []
-        for word in weights:
-            i = ids.get(word)
-            if i is None:
-                i = ids[word] = len(ids)
-            terms.append(i)
-        self.post_term.extend(terms)
-        self.post_row.extend([row] * len(terms))
-        self.post_weight.extend([w if w < 255 else 255 for w in weights.values()])
+    def _shared_terms(self, texts: tuple) -> tuple[array, bytes]:
+        """The term ids and posting codes of the shared fields' texts (one per term)."""
+        got = self._shared.get(texts)
+        if got is None:
+            weights: dict[str, int] = {}
+            for (field, weight), text in zip(WEIGHTS[3:], texts):
+                for word in frozenset(get_words(text)):
+                    weights[word] = weights.get(word, 0) + weight
+            got = (array("I", map(self.term_ids.__getitem__, weights)),
+                   bytes(128 + min(w, 127) for w in weights.values()))
+            if len(self._shared) < SHARED_WORDS_MAX:
+                self._shared[texts] = got
+        return got
+
+    def finish(self) -> Rows:
+        """The rows as arrays; the collector is spent."""
+        self.flush()
+        self.cards.close()
+        combos = np.frombuffer(self._combo_codes, dtype=np.int32).reshape(-1, len(_COMBO_COLS))
+        row_combo = np.frombuffer(self.combo, dtype=np.int32)
+        codes = {col: combos[row_combo, j] for j, col in enumerate(_COMBO_COLS[:-1])}
+        ndim = np.frombuffer(self.ndim, dtype=np.uint32).astype(np.int32)
+        shard = np.frombuffer(self.sort_values["shard"], dtype=np.float64)
+        codes["nd"] = ndim
+        codes["sh"] = np.where(shard > 0, 0, 1).astype(np.int32)
+        sort_values = {k: np.frombuffer(v, dtype=np.float64) for k, v in self.sort_values.items()}
+        sort_values.update(self._axis_sizes(ndim))
+        postings = get_postings(self.term_ids, self.post_term, self.post_code, self.post_end, self.n)
+        self.post_term = self.post_code = self.post_end = None  # type: ignore[assignment]
+        tables = {k: list(v.values) for k, v in self.tables.items()}
+        return Rows(self.n, tables, {c: codes[c] for c in FACET_COLS},
+                    {k: sort_values[k] for k in SORT_KEYS if k != "name"}, self.names, postings)
+
+    def _axis_sizes(self, ndim: np.ndarray) -> dict[str, np.ndarray]:
+        """Per axis of AXES, each row's size along it (-1: none), from the flat shapes."""
+        shape = np.frombuffer(self.shape, dtype=np.float64)
+        start = np.concatenate(([0], np.cumsum(ndim, dtype=np.int64)[:-1])) if self.n else np.zeros(0, np.int64)
+        row_axes = np.frombuffer(self.axes, dtype=np.int32)
+        out = {}
+        for axis in AXES:
+            # Where the axis is in each axes table entry (-1: absent), and -1 for rows without a shape (code -1).
+            at = np.array([names.index(axis) if axis in names else -1 for names in self.tables["axes"].values] + [-1],
+                          dtype=np.int64)[row_axes]
+            sizes = np.full(self.n, -1.0)
+            has = at >= 0
+            sizes[has] = shape[start[has] + at[has]]
+            out[axis] = sizes
+        return out

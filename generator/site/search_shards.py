@@ -75,7 +75,8 @@ import numpy as np
 from generator.records import Dataset
 from generator.site.format import PAGE_SIZE
 from generator.site.search_index import SORTS, get_facets
-from generator.site.search_rows import FACET_COLS, SORT_KEYS, RowCollector
+from generator.site.search_files import Folder
+from generator.site.search_rows import FACET_COLS, SORT_KEYS, RowCollector, Rows
 
 LIST_ROWS = 600
 LEAF_POSTINGS = 1200
@@ -86,8 +87,11 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 SORT_LEVELS = 4095  # 2 digits; the top value means "no key"
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(path: Path, doc: Any) -> None:
-    path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    path.write_text(_JSON.encode(doc), encoding="utf-8")
 
 
 def _width(size: int) -> int:
@@ -111,25 +115,24 @@ def _dense_rank(keys: np.ndarray, present: np.ndarray) -> np.ndarray:
 class Encoder:
     """The finished rows as numpy arrays, and lists encoded from them."""
 
-    def __init__(self, rows: RowCollector, list_rows: int) -> None:
+    def __init__(self, rows: Rows, list_rows: int) -> None:
         self.n, self.list_rows = rows.n, list_rows
-        t = rows.tables
-        self.tables = {k: list(v.values) for k, v in t.items()}
+        self.tables = dict(rows.tables)
         self.tables["collection"] = [list(v) for v in self.tables["collection"]]
         self.tables["axes"] = [list(v) for v in self.tables["axes"]]
         self.tables["badges"] = [[list(b) for b in v] for v in self.tables["badges"]]
-        nd = np.frombuffer(rows.codes["nd"], dtype=np.int32) if rows.n else np.zeros(0, np.int32)
+        nd = rows.codes["nd"]
         ndims = sorted(set(nd.tolist()))
         self.facets = get_facets(self.tables, ndims)
         lookup = np.zeros(max(ndims, default=0) + 1, dtype=np.int32)
         lookup[ndims] = np.arange(len(ndims), dtype=np.int32)
         self.codes = []
         for col, facet in zip(FACET_COLS, self.facets):
-            c = lookup[nd] if col == "nd" else np.frombuffer(rows.codes[col], dtype=np.int32).copy()
+            c = lookup[nd] if col == "nd" else rows.codes[col].copy()
             c[c < 0] = len(facet["keys"]) - 1
             self.codes.append(c)
             facet["total"] = np.bincount(c, minlength=len(facet["keys"])).tolist()
-        self.sort_keys = {k: np.frombuffer(v, dtype=np.float64) for k, v in rows.sort_values.items()}
+        self.sort_keys = rows.sort_values
         names = self.names = np.array(rows.names, dtype=object)
         self.sort_ranks = [_dense_rank(names, np.ones(rows.n, bool)) if k == "name"
                            else _dense_rank(self.sort_keys[k], self.sort_keys[k] >= 0) for k in SORT_KEYS]
@@ -154,6 +157,7 @@ class Encoder:
 
     def encode(self, rows: np.ndarray, weights: np.ndarray | None) -> list[Any]:
         """A list of ``rows`` (best first when cut: highest weight, then catalog order)."""
+        rows = rows.astype(np.int64, copy=False)
         df, counts = len(rows), 0
         if df > self.list_rows:
             counts = self.counts(rows)
@@ -172,21 +176,21 @@ def _hex(prefix: str) -> str:
     return prefix.encode("utf-8").hex()
 
 
-def write_terms(rows: RowCollector, enc: Encoder, out: Path, leaf_postings: int) -> list[str]:
+def write_terms(rows: Rows, enc: Encoder, out: Path, leaf_postings: int) -> list[str]:
     """The term nodes under ``out``; returns the root's children."""
-    terms = list(rows.term_ids)
-    if not terms:
+    postings = rows.postings
+    words, off, pr, pw = postings.words, postings.offsets, postings.rows, postings.weights
+    if not words:
         return []
-    order = sorted(range(len(terms)), key=terms.__getitem__)
-    rank = np.empty(len(terms), dtype=np.int64)
-    rank[order] = np.arange(len(terms))
-    pt = rank[np.frombuffer(rows.post_term, dtype=np.uint32)]
-    pr = np.frombuffer(rows.post_row, dtype=np.uint32).astype(np.int64)
-    pw = np.frombuffer(rows.post_weight, dtype=np.uint8)
-    idx = np.lexsort((pr, pt))
-    pt, pr, pw = pt[idx], pr[idx], pw[idx]
-    off = np.searchsorted(pt, np.arange(len(terms) + 1))
-    words = [terms[i] for i in order]
+    folder = Folder(out)
+    try:
+        return _write_nodes(folder, enc, words, off, pr, pw, leaf_postings)
+    finally:
+        folder.close()
+
+
+def _write_nodes(folder: Folder, enc: Encoder, words: list[str], off: np.ndarray, pr: np.ndarray,
+                 pw: np.ndarray, leaf_postings: int) -> list[str]:
 
     def one(i: int) -> list[Any]:
         return enc.encode(pr[off[i]:off[i + 1]], pw[off[i]:off[i + 1]])
@@ -205,7 +209,7 @@ def write_terms(rows: RowCollector, enc: Encoder, out: Path, leaf_postings: int)
     while stack:
         p, lo, hi = stack.pop()
         if hi - lo == 1 or off[hi] - off[lo] <= leaf_postings or len(p) >= MAX_DEPTH:
-            _dump(out / f"{_hex(p)}.json", {"terms": {words[i]: one(i) for i in range(lo, hi)}})
+            folder.write(f"{_hex(p)}.json", _JSON.encode({"terms": {words[i]: one(i) for i in range(lo, hi)}}))
             continue
         r, w = pr[off[lo]:off[hi]], pw[off[lo]:off[hi]]
         by_row = np.lexsort((-w.astype(np.int64), r))
@@ -215,7 +219,7 @@ def write_terms(rows: RowCollector, enc: Encoder, out: Path, leaf_postings: int)
         node: dict[str, Any] = {"head": enc.encode(r[first], w[first]), "kids": [q[-1] for q, _, _ in children]}
         if words[lo] == p:
             node["terms"] = {p: one(lo)}
-        _dump(out / f"{_hex(p)}.json", node)
+        folder.write(f"{_hex(p)}.json", _JSON.encode(node))
         stack.extend(children)
     return root
 
@@ -268,10 +272,11 @@ def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: i
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("t", "r"):
         (root / sub).mkdir(parents=True)
-    rows = RowCollector(root / "r", card_rows)
+    collector = RowCollector(root / "r", card_rows)
     for d in datasets:
-        rows.add(d)
-    rows.flush()
+        collector.add(d)
+    rows = collector.finish()
+    del collector
     enc = Encoder(rows, list_rows)
     kids = write_terms(rows, enc, root / "t", leaf_postings)
     write_lists(enc, root)
