@@ -54,8 +54,8 @@ FACET_COLS = ("src", "col", "org", "mod", "nd", "ver", "zf", "sh", "lic", "kind"
 # Column sorts of search_index.SORTS, by key.
 SORT_KEYS = ("name", "bytes", "x", "y", "z", "c", "t", "chunk", "shard")
 AXES = ("x", "y", "z", "c", "t")
-# The facet codes a combination stores, then its badges' code; "nd" and "sh" come from the shape arrays.
-_COMBO_COLS = ("src", "col", "org", "mod", "ver", "zf", "lic", "kind", "st", "badges")
+# The facet codes a combination stores; "nd" and "sh" come from the shape arrays.
+_COMBO_COLS = ("src", "col", "org", "mod", "ver", "zf", "lic", "kind", "st")
 _TABLES = ("source", "collection", "license", "organism", "modality", "version", "axes", "badges")
 
 # Posting codes of the per-row fields: their weight. A shared combination's
@@ -64,8 +64,31 @@ _NAME, _BASE, _DESC = bytes([_W["name"]]), bytes([_W["base"]]), bytes([_W["desc"
 _CARDS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+# format.safe_url's fast path (plain-ASCII http(s) URL with a host, nothing to
+# refuse) in two C calls; anything else goes to safe_url itself.
+_REFUSED = re.compile("[\x00\r\n\t]")
+_PLAIN_HTTP = re.compile(r"https?://[^/?#\[\]]+(?:[/?#]|\Z)", re.IGNORECASE)
+
+
+def _safe_url(value: Any) -> str | None:
+    if value.__class__ is str:
+        v = value.strip()
+        if v.isascii() and _PLAIN_HTTP.match(v) and not _REFUSED.search(v):
+            return v
+    return safe_url(value)
+
+
+# On ASCII text the words are what is left of letters and digits: translate and split beat the regex.
+_NOT_ALNUM = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+
+
 def get_words(text: str | None) -> list[str]:
-    return _findall(text.lower()) if text else []
+    return _split(text.lower()) if text else []
+
+
+def _split(lowered: str) -> list[str]:
+    """The words of lower-cased text, as ``WORD`` finds them."""
+    return lowered.translate(_NOT_ALNUM).split() if lowered.isascii() else _findall(lowered)
 
 
 @dataclass(frozen=True)
@@ -99,14 +122,15 @@ class RowCollector:
         self.chunk_rows = chunk_rows
         self.n = 0
         self.tables = {k: Interned() for k in _TABLES}
-        self._combos: dict[tuple, int] = {}
+        self._combos: dict[tuple, tuple[int, ...]] = {}
         self._combo_codes = array("i")  # len(_COMBO_COLS) codes per combination
         self.combo = array("i")  # per row: its combination
         self.axes = array("i")  # per row: t.axes code (-1: no shape)
         self.ndim = array("I")
         self.shape = array("d")  # the shapes, flat
-        self.sort_values = {k: array("d") for k in ("bytes", "chunk", "shard")}
+        self.bytes, self.chunk, self.shard = array("d"), array("d"), array("d")  # sort keys (-1: none)
         self._pixels: dict[Any, float] = {}
+        self._axes: dict[tuple[str, ...], int] = {}
         self.names: list[str] = []
         self.term_ids = Ids()
         self._shared: dict[tuple, tuple[array, bytes]] = {}
@@ -114,39 +138,40 @@ class RowCollector:
         self._chunk: list[list[Any]] = []
 
     def add(self, d: Dataset) -> None:
-        url, t = d.url, self.tables
+        url = d.url
         self.n += 1
         prefix, _, base = url.rpartition("/")
         organism, modality = _label(d.organism), _label(d.modality)
-        combo = self._combo_of(d, organism, modality)
-        self.combo.append(combo)
-        codes = self._combo_codes
+        key = (d.source, d.collection, organism, modality, d.ngff_version, d.license, d.kind, d.status,
+               d.zarr_format, d.cors is False)
+        combo = self._combos.get(key) or self._new_combo(key, d, organism, modality)
+        self.combo.append(combo[0])
         name = d.name.strip() if d.name else ""
         if not name:
             name = url_name(url)
         lower = name.lower()
         self.names.append(lower)
-        l0 = d.resolutions[0] if d.resolutions else None
+        resolutions = d.resolutions
+        l0 = resolutions[0] if resolutions else None
         shape = l0.shape if l0 is not None else None
-        axes = self._add_shape(d, shape)
+        axes = self._add_shape(d, shape) if shape else self._no_shape()
         self._add_sort_keys(d, l0)
-        words = _findall(lower)
-        base_words = _findall((base if prefix else url).lower())
+        words, base_words = _split(lower), _split((base if prefix else url).lower())
         text = d.description
-        desc_words = _findall(text.lower()) if text else []
+        desc_words = _split(text.lower()) if text else []
         pt, pc = self.post_term, self.post_code
         pt.extend(map(self.term_ids.__getitem__, words + base_words + desc_words))
         pc.frombytes(_NAME * len(words) + _BASE * len(base_words) + _DESC * len(desc_words))
-        shared = self._shared_terms((d.source, d.collection, organism, modality, prefix, d.license))
+        texts = (d.source, d.collection, organism, modality, prefix, d.license)
+        shared = self._shared.get(texts) or self._shared_terms(texts)
         pt.extend(shared[0])
         pc.frombytes(shared[1])
         self.post_end.append(len(pt))
         thumb = d.thumbnail
-        at = combo * len(_COMBO_COLS)
         self._chunk.append([
-            get_dataset_id(url), name, url, codes[at], codes[at + 1], axes, shape or 0, codes[at + 9],
+            get_dataset_id(url), name, url, combo[1], combo[2], axes, shape or 0, combo[3],
             thumb.card if thumb else 0, thumb.width if thumb else 0, thumb.height if thumb else 0,
-            safe_url(d.origin) or 0, 1 if safe_url(url) else 0,
+            _safe_url(d.origin) or 0, 1 if _safe_url(url) else 0,
         ])
         if len(self._chunk) == self.chunk_rows:
             self.flush()
@@ -156,55 +181,57 @@ class RowCollector:
             self.cards.write(f"{(self.n - 1) // self.chunk_rows}.json", _CARDS.encode(self._chunk))
             self._chunk = []
 
-    def _combo_of(self, d: Dataset, organism: str | None, modality: str | None) -> int:
-        """The row's combination of facet values (and badges), interned."""
-        key = (d.source, d.collection, organism, modality, d.ngff_version, d.license, d.kind, d.status,
-               d.zarr_format, d.cors is False)
-        i = self._combos.get(key)
-        if i is not None:
-            return i
+    def _new_combo(self, key: tuple, d: Dataset, organism: str | None, modality: str | None) -> tuple[int, ...]:
+        """A combination of facet values (and badges) not seen before: (its index, source, collection, badges)."""
         t = self.tables
         source = t["source"](d.source)
+        collection = t["collection"]((source, d.collection)) if d.collection else -1
+        badges = t["badges"](get_badges(d))
         self._combo_codes.extend((
-            source, t["collection"]((source, d.collection)) if d.collection else -1,
-            t["organism"](organism), t["modality"](modality), t["version"](d.ngff_version), get_zarr_code(d),
-            t["license"](d.license), get_kind_code(d), get_status_code(d), t["badges"](get_badges(d)),
+            source, collection, t["organism"](organism), t["modality"](modality), t["version"](d.ngff_version),
+            get_zarr_code(d), t["license"](d.license), get_kind_code(d), get_status_code(d),
         ))
-        i = len(self._combo_codes) // len(_COMBO_COLS) - 1
+        combo = (len(self._combo_codes) // len(_COMBO_COLS) - 1, source, collection, badges)
         if len(self._combos) < SHARED_WORDS_MAX:
-            self._combos[key] = i
-        return i
+            self._combos[key] = combo
+        return combo
 
-    def _add_shape(self, d: Dataset, shape: tuple[int, ...] | None) -> int:
-        if not shape:
-            self.axes.append(-1)
-            self.ndim.append(0)
-            return -1
+    def _no_shape(self) -> int:
+        self.axes.append(-1)
+        self.ndim.append(0)
+        return -1
+
+    def _add_shape(self, d: Dataset, shape: tuple[int, ...]) -> int:
         names = tuple([a.name for a in d.axes])
         if len(names) != len(shape):
             names = tuple(f"d{i}" for i in range(len(shape)))
-        code = self.tables["axes"](names)
+        code = self._axes.get(names)
+        if code is None:
+            code = self._axes[names] = self.tables["axes"](names)
         self.axes.append(code)
         self.ndim.append(len(shape))
-        self.shape.extend(_floats(shape))
+        try:
+            self.shape.fromlist(list(shape))  # all or nothing
+        except OverflowError:
+            self.shape.fromlist(_floats(shape))
         return code
 
     def _add_sort_keys(self, d: Dataset, l0: Any) -> None:
-        v = self.sort_values
-        size = d.written_bytes if d.written_bytes is not None else d.uncompressed_bytes
-        v["bytes"].append(float(size) if size is not None else -1.0)
-        v["chunk"].append(self._pixel_count(l0.chunks if l0 else None))
-        v["shard"].append(self._pixel_count(l0.shards if l0 else None))
+        size = d.written_bytes
+        if size is None:
+            size = d.uncompressed_bytes
+        self.bytes.append(float(size) if size is not None else -1.0)
+        pixels = self._pixels
+        chunks, shards = (l0.chunks, l0.shards) if l0 is not None else (None, None)
+        px = pixels.get(chunks)
+        self.chunk.append(px if px is not None else self._pixel_count(chunks))
+        px = pixels.get(shards)
+        self.shard.append(px if px is not None else self._pixel_count(shards))
 
     def _pixel_count(self, values: Any) -> float:
-        try:
-            px = self._pixels.get(values)
-        except TypeError:  # not hashable: not remembered
-            return float(get_pixels(values))
-        if px is None:
-            px = float(get_pixels(values))
-            if len(self._pixels) < SHARED_WORDS_MAX:
-                self._pixels[values] = px
+        px = float(get_pixels(values))
+        if len(self._pixels) < SHARED_WORDS_MAX:
+            self._pixels[values] = px
         return px
 
     def _shared_terms(self, texts: tuple) -> tuple[array, bytes]:
@@ -227,12 +254,12 @@ class RowCollector:
         self.cards.close()
         combos = np.frombuffer(self._combo_codes, dtype=np.int32).reshape(-1, len(_COMBO_COLS))
         row_combo = np.frombuffer(self.combo, dtype=np.int32)
-        codes = {col: combos[row_combo, j] for j, col in enumerate(_COMBO_COLS[:-1])}
+        codes = {col: combos[row_combo, j] for j, col in enumerate(_COMBO_COLS)}
         ndim = np.frombuffer(self.ndim, dtype=np.uint32).astype(np.int32)
-        shard = np.frombuffer(self.sort_values["shard"], dtype=np.float64)
+        sort_values = {k: np.frombuffer(getattr(self, k), dtype=np.float64) for k in ("bytes", "chunk", "shard")}
+        shard = sort_values["shard"]
         codes["nd"] = ndim
         codes["sh"] = np.where(shard > 0, 0, 1).astype(np.int32)
-        sort_values = {k: np.frombuffer(v, dtype=np.float64) for k, v in self.sort_values.items()}
         sort_values.update(self._axis_sizes(ndim))
         postings = get_postings(self.term_ids, self.post_term, self.post_code, self.post_end, self.n)
         self.post_term = self.post_code = self.post_end = None  # type: ignore[assignment]

@@ -254,7 +254,7 @@ def get_prefetch(root: Path, kids: list[str], chunks: int, budget: int = PREFETC
     lists = [*sorted((root / "f").iterdir()), *sorted((root / "o").iterdir())]
     cards = (root / "r" / f"{k}.json" for k in range(chunks))
     out, spent, misses = [], 0, 0
-    for path in dict.fromkeys(itertools.chain(first, lists, cards)):
+    for path in itertools.chain(dict.fromkeys(first + lists), cards):  # cards: another folder, no repeats
         size = path.stat().st_size
         if spent + size <= budget:
             out.append(path.relative_to(root.parent).as_posix())
