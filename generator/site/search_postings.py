@@ -4,7 +4,8 @@ a row holds, sorted by term and row, with numpy.
 The rows stage (search_rows.py) appends, per row, a term id and a code per
 word of each field: a per-row field's code is its weight, so a word twice in
 one field counts once (the duplicates are equal); the shared fields'
-postings come already summed, coded 128 + weight. Here the duplicates go,
+postings come already summed per group of fields, coded 128 or 192 + weight
+(weights stay under 64). Here the duplicates go,
 a row's weights for one term add up, and the terms are ranked by their text.
 """
 
@@ -14,6 +15,9 @@ from array import array
 from dataclasses import dataclass
 
 import numpy as np
+
+
+WEIGHT = 63  # the bits of a posting code that are its weight
 
 
 class Ids(dict):
@@ -67,7 +71,7 @@ def get_postings(ids: Ids, post_term: array, post_code: array, post_end: array, 
     key = _sorted_keys(rank, post_term, post_code, post_end, n)
     pair = key >> 8
     first = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1])))
-    weights = np.minimum(np.add.reduceat(key & 127, first), 255).astype(np.uint8)
+    weights = np.minimum(np.add.reduceat(key & WEIGHT, first), 255).astype(np.uint8)
     del key
     pair = pair[first]
     offsets = np.searchsorted(pair, np.arange(len(words) + 1, dtype=np.int64) * n)

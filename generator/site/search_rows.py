@@ -58,28 +58,35 @@ AXES = ("x", "y", "z", "c", "t")
 _COMBO_COLS = ("src", "col", "org", "mod", "ver", "zf", "lic", "kind", "st")
 _TABLES = ("source", "collection", "license", "organism", "modality", "version", "axes", "badges")
 
-# Posting codes of the per-row fields: their weight. A shared combination's
-# postings are already one per term, coded 128 + their summed weight.
+# Posting codes of the per-row fields: their weight. The shared fields come in
+# two groups of texts that repeat together; a group's postings are already one
+# per term, coded base + their summed weight (< 64: search_postings.WEIGHT).
+_GROUPS = ((("source", "collection", "prefix"), 128), (("organism", "modality", "license"), 192))
 _NAME, _BASE, _DESC = bytes([_W["name"]]), bytes([_W["base"]]), bytes([_W["desc"]])
+# Dataset.id without its LRU cache, which one pass over 1,000,000 rows would only churn.
+_dataset_id = get_dataset_id.__wrapped__
 _CARDS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-# format.safe_url's fast path (plain-ASCII http(s) URL with a host, nothing to
-# refuse) in two C calls; anything else goes to safe_url itself.
-_REFUSED = re.compile("[\x00\r\n\t]")
-_PLAIN_HTTP = re.compile(r"https?://[^/?#\[\]]+(?:[/?#]|\Z)", re.IGNORECASE)
+# format.safe_url's fast path (a plain, printable ASCII http(s) URL with a
+# host) in fewer calls; anything else goes to safe_url itself.
+_HOST = re.compile(r"[^/?#\[\]]+(?:[/?#]|\Z)")
 
 
 def _safe_url(value: Any) -> str | None:
     if value.__class__ is str:
         v = value.strip()
-        if v.isascii() and _PLAIN_HTTP.match(v) and not _REFUSED.search(v):
-            return v
+        if v.isascii() and v.isprintable():
+            head = v[:8].lower()
+            start = 8 if head == "https://" else 7 if head.startswith("http://") else 0
+            if start and _HOST.match(v, start):
+                return v
     return safe_url(value)
 
 
 # On ASCII text the words are what is left of letters and digits: translate and split beat the regex.
-_NOT_ALNUM = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+# (Every ASCII character is in the table: one that is not takes translate's slow path.)
+_NOT_ALNUM = {i: c if c.isalnum() else " " for i, c in enumerate(map(chr, range(128)))}
 
 
 def get_words(text: str | None) -> list[str]:
@@ -133,7 +140,7 @@ class RowCollector:
         self._axes: dict[tuple[str, ...], int] = {}
         self.names: list[str] = []
         self.term_ids = Ids()
-        self._shared: dict[tuple, tuple[array, bytes]] = {}
+        self._shared: tuple[dict[tuple, tuple[array, bytes]], ...] = ({}, {})  # per group of _GROUPS
         self.post_term, self.post_code, self.post_end = array("I"), array("B"), array("q")
         self._chunk: list[list[Any]] = []
 
@@ -155,21 +162,34 @@ class RowCollector:
         l0 = resolutions[0] if resolutions else None
         shape = l0.shape if l0 is not None else None
         axes = self._add_shape(d, shape) if shape else self._no_shape()
-        self._add_sort_keys(d, l0)
+        size = d.written_bytes
+        if size is None:
+            size = d.uncompressed_bytes
+        self.bytes.append(float(size) if size is not None else -1.0)
+        if l0 is not None:
+            self.chunk.append(self._pixels.get(l0.chunks) or self._pixel_count(l0.chunks))
+            self.shard.append(self._pixels.get(l0.shards) or self._pixel_count(l0.shards))
+        else:
+            self.chunk.append(-1.0)
+            self.shard.append(-1.0)
         words, base_words = _split(lower), _split((base if prefix else url).lower())
         text = d.description
         desc_words = _split(text.lower()) if text else []
         pt, pc = self.post_term, self.post_code
         pt.extend(map(self.term_ids.__getitem__, words + base_words + desc_words))
         pc.frombytes(_NAME * len(words) + _BASE * len(base_words) + _DESC * len(desc_words))
-        texts = (d.source, d.collection, organism, modality, prefix, d.license)
-        shared = self._shared.get(texts) or self._shared_terms(texts)
+        texts = (d.source, d.collection, prefix)
+        shared = self._shared[0].get(texts) or self._shared_terms(0, texts)
+        pt.extend(shared[0])
+        pc.frombytes(shared[1])
+        texts = (organism, modality, d.license)
+        shared = self._shared[1].get(texts) or self._shared_terms(1, texts)
         pt.extend(shared[0])
         pc.frombytes(shared[1])
         self.post_end.append(len(pt))
         thumb = d.thumbnail
         self._chunk.append([
-            get_dataset_id(url), name, url, combo[1], combo[2], axes, shape or 0, combo[3],
+            _dataset_id(url), name, url, combo[1], combo[2], axes, shape or 0, combo[3],
             thumb.card if thumb else 0, thumb.width if thumb else 0, thumb.height if thumb else 0,
             _safe_url(d.origin) or 0, 1 if _safe_url(url) else 0,
         ])
@@ -216,36 +236,22 @@ class RowCollector:
             self.shape.fromlist(_floats(shape))
         return code
 
-    def _add_sort_keys(self, d: Dataset, l0: Any) -> None:
-        size = d.written_bytes
-        if size is None:
-            size = d.uncompressed_bytes
-        self.bytes.append(float(size) if size is not None else -1.0)
-        pixels = self._pixels
-        chunks, shards = (l0.chunks, l0.shards) if l0 is not None else (None, None)
-        px = pixels.get(chunks)
-        self.chunk.append(px if px is not None else self._pixel_count(chunks))
-        px = pixels.get(shards)
-        self.shard.append(px if px is not None else self._pixel_count(shards))
-
     def _pixel_count(self, values: Any) -> float:
         px = float(get_pixels(values))
         if len(self._pixels) < SHARED_WORDS_MAX:
             self._pixels[values] = px
         return px
 
-    def _shared_terms(self, texts: tuple) -> tuple[array, bytes]:
-        """The term ids and posting codes of the shared fields' texts (one per term)."""
-        got = self._shared.get(texts)
-        if got is None:
-            weights: dict[str, int] = {}
-            for (field, weight), text in zip(WEIGHTS[3:], texts):
-                for word in frozenset(get_words(text)):
-                    weights[word] = weights.get(word, 0) + weight
-            got = (array("I", map(self.term_ids.__getitem__, weights)),
-                   bytes(128 + min(w, 127) for w in weights.values()))
-            if len(self._shared) < SHARED_WORDS_MAX:
-                self._shared[texts] = got
+    def _shared_terms(self, group: int, texts: tuple) -> tuple[array, bytes]:
+        """The term ids and posting codes of one group's texts (one posting per term)."""
+        fields, code, cache = _GROUPS[group][0], _GROUPS[group][1], self._shared[group]
+        weights: dict[str, int] = {}
+        for field, text in zip(fields, texts):
+            for word in frozenset(get_words(text)):
+                weights[word] = weights.get(word, 0) + _W[field]
+        got = (array("I", map(self.term_ids.__getitem__, weights)), bytes(code + w for w in weights.values()))
+        if len(cache) < SHARED_WORDS_MAX:
+            cache[texts] = got
         return got
 
     def finish(self) -> Rows:
