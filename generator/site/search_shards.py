@@ -112,6 +112,19 @@ def _dense_rank(keys: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
+def _name_order(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in name order (stable), and each row's dense name rank (as _dense_rank): one sort of the names."""
+    keys = np.array(names, dtype=object)
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(len(keys), dtype=np.int64)
+    if len(keys):
+        in_order = keys[order]
+        step = np.concatenate(([0], np.cumsum(in_order[1:] != in_order[:-1], dtype=np.int64)))
+        distinct = int(step[-1]) + 1
+        ranks[order] = step * SORT_LEVELS // distinct if distinct > SORT_LEVELS else step
+    return order, ranks
+
+
 class Encoder:
     """The finished rows as numpy arrays, and lists encoded from them."""
 
@@ -133,8 +146,8 @@ class Encoder:
             self.codes.append(c)
             facet["total"] = np.bincount(c, minlength=len(facet["keys"])).tolist()
         self.sort_keys = rows.sort_values
-        names = self.names = np.array(rows.names, dtype=object)
-        self.sort_ranks = [_dense_rank(names, np.ones(rows.n, bool)) if k == "name"
+        self.name_order, name_ranks = _name_order(rows.names)
+        self.sort_ranks = [name_ranks if k == "name"
                            else _dense_rank(self.sort_keys[k], self.sort_keys[k] >= 0) for k in SORT_KEYS]
         self.widths = [_width(len(f["keys"])) for f in self.facets] + [2] * len(SORT_KEYS)
         self.chars = self._chars()
@@ -239,7 +252,7 @@ def write_lists(enc: Encoder, out: Path) -> None:
     for key in SORT_KEYS:
         keys = enc.sort_keys.get(key)
         if keys is None:  # names: ranks may be scaled, the names themselves are exact
-            present, asc = np.ones(enc.n, bool), np.argsort(enc.names, kind="stable")
+            present, asc = np.ones(enc.n, bool), enc.name_order
         else:
             present = keys >= 0
             asc = rows[present][np.lexsort((rows[present], keys[present]))]
