@@ -10,8 +10,10 @@ import string
 from array import array
 
 import numpy as np
+import pytest
 
 from generator.site.format import safe_url
+from generator.site import search_postings
 from generator.site.search_postings import Ids, get_postings
 from generator.site.search_rows import WORD, _safe_url, _split
 from tests.site_fixtures import PAYLOADS
@@ -56,7 +58,9 @@ def expected_postings(rows: list[list[tuple[str, int]]]) -> dict[tuple[str, int]
     return out
 
 
-def test_postings_drop_repeats_within_a_field_and_sum_across_fields():
+@pytest.mark.parametrize("per_pass", [search_postings.PASS_POSTINGS, 7])
+def test_postings_drop_repeats_within_a_field_and_sum_across_fields(per_pass, monkeypatch):
+    monkeypatch.setattr(search_postings, "PASS_POSTINGS", per_pass)  # 7: many passes, a few postings each
     rng = random.Random(6)
     vocabulary = ["zebrafish", "z", "zeb", "kidney", "k", "00012", "émigré", "日本"]
     codes = [20, 10, 6, 128 + 28, 128 + 10, 192 + 25, 192 + 10]
