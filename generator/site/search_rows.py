@@ -55,7 +55,7 @@ FACET_COLS = ("src", "col", "org", "mod", "nd", "ver", "zf", "sh", "lic", "kind"
 SORT_KEYS = ("name", "bytes", "x", "y", "z", "c", "t", "chunk", "shard")
 AXES = ("x", "y", "z", "c", "t")
 # The facet codes a combination stores; "nd" and "sh" come from the shape arrays.
-_COMBO_COLS = ("src", "col", "org", "mod", "ver", "zf", "lic", "kind", "st")
+_COMBO_COLS = ("org", "mod", "ver", "zf", "lic", "kind", "st")
 _TABLES = ("source", "collection", "license", "organism", "modality", "version", "axes", "badges")
 
 # Posting codes of the per-row fields: their weight. The shared fields come in
@@ -129,7 +129,9 @@ class RowCollector:
         self.chunk_rows = chunk_rows
         self.n = 0
         self.tables = {k: Interned() for k in _TABLES}
-        self._combos: dict[tuple, tuple[int, ...]] = {}
+        self._where: dict[tuple[str, str], tuple[int, int]] = {}  # (source, collection) -> their codes
+        self.src, self.col = array("i"), array("i")
+        self._combos: dict[tuple, tuple[int, int]] = {}  # the other facet values -> (combination, badges)
         self._combo_codes = array("i")  # len(_COMBO_COLS) codes per combination
         self.combo = array("i")  # per row: its combination
         self.axes = array("i")  # per row: t.axes code (-1: no shape)
@@ -149,8 +151,10 @@ class RowCollector:
         self.n += 1
         prefix, _, base = url.rpartition("/")
         organism, modality = _label(d.organism), _label(d.modality)
-        key = (d.source, d.collection, organism, modality, d.ngff_version, d.license, d.kind, d.status,
-               d.zarr_format, d.cors is False)
+        where = self._where.get((d.source, d.collection)) or self._new_where(d)
+        self.src.append(where[0])
+        self.col.append(where[1])
+        key = (organism, modality, d.ngff_version, d.license, d.kind, d.status, d.zarr_format, d.cors is False)
         combo = self._combos.get(key) or self._new_combo(key, d, organism, modality)
         self.combo.append(combo[0])
         name = d.name.strip() if d.name else ""
@@ -189,7 +193,7 @@ class RowCollector:
         self.post_end.append(len(pt))
         thumb = d.thumbnail
         self._chunk.append([
-            _dataset_id(url), name, url, combo[1], combo[2], axes, shape or 0, combo[3],
+            _dataset_id(url), name, url, where[0], where[1], axes, shape or 0, combo[1],
             thumb.card if thumb else 0, thumb.width if thumb else 0, thumb.height if thumb else 0,
             _safe_url(d.origin) or 0, 1 if _safe_url(url) else 0,
         ])
@@ -201,17 +205,22 @@ class RowCollector:
             self.cards.write(f"{(self.n - 1) // self.chunk_rows}.json", _CARDS.encode(self._chunk))
             self._chunk = []
 
-    def _new_combo(self, key: tuple, d: Dataset, organism: str | None, modality: str | None) -> tuple[int, ...]:
-        """A combination of facet values (and badges) not seen before: (its index, source, collection, badges)."""
+    def _new_where(self, d: Dataset) -> tuple[int, int]:
+        source = self.tables["source"](d.source)
+        where = (source, self.tables["collection"]((source, d.collection)) if d.collection else -1)
+        if len(self._where) < SHARED_WORDS_MAX:
+            self._where[d.source, d.collection] = where
+        return where
+
+    def _new_combo(self, key: tuple, d: Dataset, organism: str | None, modality: str | None) -> tuple[int, int]:
+        """A combination of the other facet values not seen before: (its index, its badges' code)."""
         t = self.tables
-        source = t["source"](d.source)
-        collection = t["collection"]((source, d.collection)) if d.collection else -1
         badges = t["badges"](get_badges(d))
         self._combo_codes.extend((
-            source, collection, t["organism"](organism), t["modality"](modality), t["version"](d.ngff_version),
+            t["organism"](organism), t["modality"](modality), t["version"](d.ngff_version),
             get_zarr_code(d), t["license"](d.license), get_kind_code(d), get_status_code(d),
         ))
-        combo = (len(self._combo_codes) // len(_COMBO_COLS) - 1, source, collection, badges)
+        combo = (len(self._combo_codes) // len(_COMBO_COLS) - 1, badges)
         if len(self._combos) < SHARED_WORDS_MAX:
             self._combos[key] = combo
         return combo
@@ -261,6 +270,7 @@ class RowCollector:
         combos = np.frombuffer(self._combo_codes, dtype=np.int32).reshape(-1, len(_COMBO_COLS))
         row_combo = np.frombuffer(self.combo, dtype=np.int32)
         codes = {col: combos[row_combo, j] for j, col in enumerate(_COMBO_COLS)}
+        codes["src"], codes["col"] = np.frombuffer(self.src, dtype=np.int32), np.frombuffer(self.col, dtype=np.int32)
         ndim = np.frombuffer(self.ndim, dtype=np.uint32).astype(np.int32)
         sort_values = {k: np.frombuffer(getattr(self, k), dtype=np.float64) for k in ("bytes", "chunk", "shard")}
         shard = sort_values["shard"]

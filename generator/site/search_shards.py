@@ -174,8 +174,7 @@ class Encoder:
         df, counts = len(rows), 0
         if df > self.list_rows:
             counts = self.counts(rows)
-            keep = np.lexsort((rows, -weights.astype(np.int64)))[: self.list_rows] if weights is not None \
-                else np.arange(self.list_rows)
+            keep = _best(rows, weights, self.list_rows) if weights is not None else np.arange(self.list_rows)
             rows = rows[keep]
             weights = weights[keep] if weights is not None else None
         order = np.argsort(rows, kind="stable")
@@ -183,6 +182,21 @@ class Encoder:
         deltas = np.diff(rows, prepend=0).tolist()
         w = weights[order].tolist() if weights is not None else 0
         return [df, deltas, w, self.chars[rows].tobytes().decode("ascii"), counts]
+
+
+def _best(rows: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
+    """Where the ``count`` best of ``rows`` (each once) are: highest weight, then first in catalog order."""
+    key = (255 - weights.astype(np.int64)) * (int(rows.max()) + 1) + rows
+    return np.argpartition(key, count - 1)[:count]
+
+
+def _best_per_row(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row once, ascending, with its highest weight (the terms' row runs are each ascending: a stable sort merges them)."""
+    key = rows.astype(np.int64) << 8 | (255 - weights.astype(np.int64))
+    key.sort(kind="stable")
+    row = key >> 8
+    first = np.concatenate(([True], row[1:] != row[:-1]))
+    return row[first], (255 - (key[first] & 255)).astype(np.uint8)
 
 
 def _hex(prefix: str) -> str:
@@ -224,12 +238,9 @@ def _write_nodes(folder: Folder, enc: Encoder, words: list[str], off: np.ndarray
         if hi - lo == 1 or off[hi] - off[lo] <= leaf_postings or len(p) >= MAX_DEPTH:
             folder.write(f"{_hex(p)}.json", _JSON.encode({"terms": {words[i]: one(i) for i in range(lo, hi)}}))
             continue
-        r, w = pr[off[lo]:off[hi]], pw[off[lo]:off[hi]]
-        by_row = np.lexsort((-w.astype(np.int64), r))
-        r, w = r[by_row], w[by_row]
-        first = np.concatenate(([True], r[1:] != r[:-1]))  # each row's best weight comes first
+        r, w = _best_per_row(pr[off[lo]:off[hi]], pw[off[lo]:off[hi]])
         children = kids(p, lo, hi)
-        node: dict[str, Any] = {"head": enc.encode(r[first], w[first]), "kids": [q[-1] for q, _, _ in children]}
+        node: dict[str, Any] = {"head": enc.encode(r, w), "kids": [q[-1] for q, _, _ in children]}
         if words[lo] == p:
             node["terms"] = {p: one(lo)}
         folder.write(f"{_hex(p)}.json", _JSON.encode(node))
