@@ -75,7 +75,8 @@ import numpy as np
 from generator.records import Dataset
 from generator.site.format import PAGE_SIZE
 from generator.site.search_index import SORTS, get_facets
-from generator.site.search_rows import FACET_COLS, SORT_KEYS, RowCollector
+from generator.site.search_files import Folder
+from generator.site.search_rows import FACET_COLS, SORT_KEYS, RowCollector, Rows
 
 LIST_ROWS = 600
 LEAF_POSTINGS = 1200
@@ -86,8 +87,11 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 SORT_LEVELS = 4095  # 2 digits; the top value means "no key"
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(path: Path, doc: Any) -> None:
-    path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    path.write_text(_JSON.encode(doc), encoding="utf-8")
 
 
 def _width(size: int) -> int:
@@ -108,30 +112,42 @@ def _dense_rank(keys: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
+def _name_order(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in name order (stable), and each row's dense name rank (as _dense_rank): one sort of the names."""
+    keys = np.array(names, dtype=object)
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(len(keys), dtype=np.int64)
+    if len(keys):
+        in_order = keys[order]
+        step = np.concatenate(([0], np.cumsum(in_order[1:] != in_order[:-1], dtype=np.int64)))
+        distinct = int(step[-1]) + 1
+        ranks[order] = step * SORT_LEVELS // distinct if distinct > SORT_LEVELS else step
+    return order, ranks
+
+
 class Encoder:
     """The finished rows as numpy arrays, and lists encoded from them."""
 
-    def __init__(self, rows: RowCollector, list_rows: int) -> None:
+    def __init__(self, rows: Rows, list_rows: int) -> None:
         self.n, self.list_rows = rows.n, list_rows
-        t = rows.tables
-        self.tables = {k: list(v.values) for k, v in t.items()}
+        self.tables = dict(rows.tables)
         self.tables["collection"] = [list(v) for v in self.tables["collection"]]
         self.tables["axes"] = [list(v) for v in self.tables["axes"]]
         self.tables["badges"] = [[list(b) for b in v] for v in self.tables["badges"]]
-        nd = np.frombuffer(rows.codes["nd"], dtype=np.int32) if rows.n else np.zeros(0, np.int32)
+        nd = rows.codes["nd"]
         ndims = sorted(set(nd.tolist()))
         self.facets = get_facets(self.tables, ndims)
         lookup = np.zeros(max(ndims, default=0) + 1, dtype=np.int32)
         lookup[ndims] = np.arange(len(ndims), dtype=np.int32)
         self.codes = []
         for col, facet in zip(FACET_COLS, self.facets):
-            c = lookup[nd] if col == "nd" else np.frombuffer(rows.codes[col], dtype=np.int32).copy()
+            c = lookup[nd] if col == "nd" else rows.codes[col].copy()
             c[c < 0] = len(facet["keys"]) - 1
             self.codes.append(c)
             facet["total"] = np.bincount(c, minlength=len(facet["keys"])).tolist()
-        self.sort_keys = {k: np.frombuffer(v, dtype=np.float64) for k, v in rows.sort_values.items()}
-        names = self.names = np.array(rows.names, dtype=object)
-        self.sort_ranks = [_dense_rank(names, np.ones(rows.n, bool)) if k == "name"
+        self.sort_keys = rows.sort_values
+        self.name_order, name_ranks = _name_order(rows.names)
+        self.sort_ranks = [name_ranks if k == "name"
                            else _dense_rank(self.sort_keys[k], self.sort_keys[k] >= 0) for k in SORT_KEYS]
         self.widths = [_width(len(f["keys"])) for f in self.facets] + [2] * len(SORT_KEYS)
         self.chars = self._chars()
@@ -154,11 +170,11 @@ class Encoder:
 
     def encode(self, rows: np.ndarray, weights: np.ndarray | None) -> list[Any]:
         """A list of ``rows`` (best first when cut: highest weight, then catalog order)."""
+        rows = rows.astype(np.int64, copy=False)
         df, counts = len(rows), 0
         if df > self.list_rows:
             counts = self.counts(rows)
-            keep = np.lexsort((rows, -weights.astype(np.int64)))[: self.list_rows] if weights is not None \
-                else np.arange(self.list_rows)
+            keep = _best(rows, weights, self.list_rows) if weights is not None else np.arange(self.list_rows)
             rows = rows[keep]
             weights = weights[keep] if weights is not None else None
         order = np.argsort(rows, kind="stable")
@@ -168,25 +184,40 @@ class Encoder:
         return [df, deltas, w, self.chars[rows].tobytes().decode("ascii"), counts]
 
 
+def _best(rows: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
+    """Where the ``count`` best of ``rows`` (each once) are: highest weight, then first in catalog order."""
+    key = (255 - weights.astype(np.int64)) * (int(rows.max()) + 1) + rows
+    return np.argpartition(key, count - 1)[:count]
+
+
+def _best_per_row(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row once, ascending, with its highest weight (the terms' row runs are each ascending: a stable sort merges them)."""
+    key = rows.astype(np.int64) << 8 | (255 - weights.astype(np.int64))
+    key.sort(kind="stable")
+    row = key >> 8
+    first = np.concatenate(([True], row[1:] != row[:-1]))
+    return row[first], (255 - (key[first] & 255)).astype(np.uint8)
+
+
 def _hex(prefix: str) -> str:
     return prefix.encode("utf-8").hex()
 
 
-def write_terms(rows: RowCollector, enc: Encoder, out: Path, leaf_postings: int) -> list[str]:
+def write_terms(rows: Rows, enc: Encoder, out: Path, leaf_postings: int) -> list[str]:
     """The term nodes under ``out``; returns the root's children."""
-    terms = list(rows.term_ids)
-    if not terms:
+    postings = rows.postings
+    words, off, pr, pw = postings.words, postings.offsets, postings.rows, postings.weights
+    if not words:
         return []
-    order = sorted(range(len(terms)), key=terms.__getitem__)
-    rank = np.empty(len(terms), dtype=np.int64)
-    rank[order] = np.arange(len(terms))
-    pt = rank[np.frombuffer(rows.post_term, dtype=np.uint32)]
-    pr = np.frombuffer(rows.post_row, dtype=np.uint32).astype(np.int64)
-    pw = np.frombuffer(rows.post_weight, dtype=np.uint8)
-    idx = np.lexsort((pr, pt))
-    pt, pr, pw = pt[idx], pr[idx], pw[idx]
-    off = np.searchsorted(pt, np.arange(len(terms) + 1))
-    words = [terms[i] for i in order]
+    folder = Folder(out)
+    try:
+        return _write_nodes(folder, enc, words, off, pr, pw, leaf_postings)
+    finally:
+        folder.close()
+
+
+def _write_nodes(folder: Folder, enc: Encoder, words: list[str], off: np.ndarray, pr: np.ndarray,
+                 pw: np.ndarray, leaf_postings: int) -> list[str]:
 
     def one(i: int) -> list[Any]:
         return enc.encode(pr[off[i]:off[i + 1]], pw[off[i]:off[i + 1]])
@@ -205,17 +236,14 @@ def write_terms(rows: RowCollector, enc: Encoder, out: Path, leaf_postings: int)
     while stack:
         p, lo, hi = stack.pop()
         if hi - lo == 1 or off[hi] - off[lo] <= leaf_postings or len(p) >= MAX_DEPTH:
-            _dump(out / f"{_hex(p)}.json", {"terms": {words[i]: one(i) for i in range(lo, hi)}})
+            folder.write(f"{_hex(p)}.json", _JSON.encode({"terms": {words[i]: one(i) for i in range(lo, hi)}}))
             continue
-        r, w = pr[off[lo]:off[hi]], pw[off[lo]:off[hi]]
-        by_row = np.lexsort((-w.astype(np.int64), r))
-        r, w = r[by_row], w[by_row]
-        first = np.concatenate(([True], r[1:] != r[:-1]))  # each row's best weight comes first
+        r, w = _best_per_row(pr[off[lo]:off[hi]], pw[off[lo]:off[hi]])
         children = kids(p, lo, hi)
-        node: dict[str, Any] = {"head": enc.encode(r[first], w[first]), "kids": [q[-1] for q, _, _ in children]}
+        node: dict[str, Any] = {"head": enc.encode(r, w), "kids": [q[-1] for q, _, _ in children]}
         if words[lo] == p:
             node["terms"] = {p: one(lo)}
-        _dump(out / f"{_hex(p)}.json", node)
+        folder.write(f"{_hex(p)}.json", _JSON.encode(node))
         stack.extend(children)
     return root
 
@@ -235,7 +263,7 @@ def write_lists(enc: Encoder, out: Path) -> None:
     for key in SORT_KEYS:
         keys = enc.sort_keys.get(key)
         if keys is None:  # names: ranks may be scaled, the names themselves are exact
-            present, asc = np.ones(enc.n, bool), np.argsort(enc.names, kind="stable")
+            present, asc = np.ones(enc.n, bool), enc.name_order
         else:
             present = keys >= 0
             asc = rows[present][np.lexsort((rows[present], keys[present]))]
@@ -250,7 +278,7 @@ def get_prefetch(root: Path, kids: list[str], chunks: int, budget: int = PREFETC
     lists = [*sorted((root / "f").iterdir()), *sorted((root / "o").iterdir())]
     cards = (root / "r" / f"{k}.json" for k in range(chunks))
     out, spent, misses = [], 0, 0
-    for path in dict.fromkeys(itertools.chain(first, lists, cards)):
+    for path in itertools.chain(dict.fromkeys(first + lists), cards):  # cards: another folder, no repeats
         size = path.stat().st_size
         if spent + size <= budget:
             out.append(path.relative_to(root.parent).as_posix())
@@ -268,10 +296,11 @@ def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: i
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("t", "r"):
         (root / sub).mkdir(parents=True)
-    rows = RowCollector(root / "r", card_rows)
+    collector = RowCollector(root / "r", card_rows)
     for d in datasets:
-        rows.add(d)
-    rows.flush()
+        collector.add(d)
+    rows = collector.finish()
+    del collector
     enc = Encoder(rows, list_rows)
     kids = write_terms(rows, enc, root / "t", leaf_postings)
     write_lists(enc, root)
