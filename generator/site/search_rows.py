@@ -40,8 +40,7 @@ from generator.sources.columns import url_name
 WORD = re.compile(r"[^\W_]+")
 _findall = WORD.findall
 
-# Fields whose text many rows share: their words are looked up, not split again.
-SHARED_FIELDS = frozenset({"source", "collection", "organism", "modality", "prefix", "license"})
+# Texts many rows share (source, collection, organism, ...) are split once: the caches' bound.
 SHARED_WORDS_MAX = 100_000  # distinct combinations remembered (of shared texts, of facet values)
 
 # Field -> weight (x10) of a term found there; a term in several fields adds up.
