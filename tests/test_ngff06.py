@@ -144,20 +144,27 @@ def test_sequence_translation_and_time_step_on_the_page(served: StaticServer) ->
     assert ms.system == "intrinsic" and ms.levels == "s0, s1, s2" and ms.axes == "t, c, y, x"
 
 
-def test_translation_of_level0_is_shown(tmp_path: Path) -> None:
+def harvest_edited(tmp_path: Path, name: str, levels: int, edit: Any) -> Dataset:
+    """A 0.6 image whose multiscales ``edit`` rewrites (first multiscale in, the list out), harvested."""
     root = tmp_path / "www"
-    path = write_v06_image(root / "shifted.zarr", levels=1, size=64)
+    path = write_v06_image(root / name, levels=levels, size=64)
     group = zarr.open_group(str(path), mode="r+")
     ome = dict(group.attrs["ome"])
-    ms = dict(ome["multiscales"][0])
-    ms["datasets"] = [{"path": "s0", "coordinateTransformations": [_level_transform("s0", [0.1, 1, 0.5, 0.5], [5.0, 0, 12.5, -3.0], "intrinsic")]}]
-    ome["multiscales"] = [ms, {**ms, "name": "second"}]
+    ome["multiscales"] = edit(dict(ome["multiscales"][0]))
     group.attrs.update({"ome": ome})
     server, info = start_static_server(root)
     try:
-        ds = harvested(info.url_for("shifted.zarr"))
+        return harvested(info.url_for(name))
     finally:
         server.stop()
+
+
+def test_translation_of_level0_is_shown(tmp_path: Path) -> None:
+    def shift(ms: dict) -> list:
+        ms["datasets"] = [{"path": "s0", "coordinateTransformations": [_level_transform("s0", [0.1, 1, 0.5, 0.5], [5.0, 0, 12.5, -3.0], "intrinsic")]}]
+        return [ms, {**ms, "name": "second"}]
+
+    ds = harvest_edited(tmp_path, "shifted.zarr", 1, shift)
     page = get_dataset_page(ds, Catalog(generated_at="2026-01-01T00:00:00Z", datasets=(ds,)))
     assert {a.name: a.translation for a in page.axes} == {"t": "5", "c": "0", "y": "12.5", "x": "-3"}
     # Every multiscale of the image is listed, not only the first.
@@ -165,27 +172,19 @@ def test_translation_of_level0_is_shown(tmp_path: Path) -> None:
 
 
 def test_uninterpretable_transformation_is_a_warning(tmp_path: Path) -> None:
-    root = tmp_path / "www"
-    path = write_v06_image(root / "rotated.zarr", levels=2, size=64)
-    group = zarr.open_group(str(path), mode="r+")
-    ome = dict(group.attrs["ome"])
-    ms = dict(ome["multiscales"][0])
-    datasets = list(ms["datasets"])
-    datasets[1] = {
-        "path": "s1",
-        "coordinateTransformations": [
-            {"type": "rotation", "rotation": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, -1], [0, 0, 1, 0]],
-             "input": {"path": "s1"}, "output": {"name": "intrinsic"}}
-        ],
-    }
-    ms["datasets"] = datasets
-    ome["multiscales"] = [ms]
-    group.attrs.update({"ome": ome})
-    server, info = start_static_server(root)
-    try:
-        ds = harvested(info.url_for("rotated.zarr"))
-    finally:
-        server.stop()
+    def rotate(ms: dict) -> list:
+        datasets = list(ms["datasets"])
+        datasets[1] = {
+            "path": "s1",
+            "coordinateTransformations": [
+                {"type": "rotation", "rotation": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, -1], [0, 0, 1, 0]],
+                 "input": {"path": "s1"}, "output": {"name": "intrinsic"}}
+            ],
+        }
+        ms["datasets"] = datasets
+        return [ms]
+
+    ds = harvest_edited(tmp_path, "rotated.zarr", 2, rotate)
     assert ds.reached and [lv.path for lv in ds.resolutions][:1] == ["s0"]
     assert any("'rotation' transformation is not interpreted" in w for w in ds.warnings), ds.warnings
 
