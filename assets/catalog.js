@@ -248,23 +248,32 @@ function failed(error) {
   console.warn(error);
 }
 
-// Rewriting the address costs the browser a few milliseconds: while typing, it
-// waits until the new results are painted, then records the latest state.
-let addressPending = false;
+// Rewriting the address costs the browser a few milliseconds of its own main
+// thread (a same-document navigation), which competes with the next keystroke's
+// frame: while typing, the latest state is recorded once typing pauses.
+let addressTimer = 0;
 
 function navigate(change, { replace = false } = {}) {
   state = { ...state, ...change };
+  clearTimeout(addressTimer);
   if (!replace) {
     history.pushState(null, "", writeQuery(state));
-  } else if (!addressPending) {
-    addressPending = true;
-    afterPaint(() => {
-      addressPending = false;
-      history.replaceState(null, "", writeQuery(state));
-    });
+  } else {
+    addressTimer = setTimeout(writeAddress, REST_DELAY_MS);
   }
   render();
 }
+
+function writeAddress() {
+  clearTimeout(addressTimer);
+  addressTimer = 0;
+  history.replaceState(null, "", writeQuery(state));
+}
+
+// A state still waiting to be recorded is recorded before the page is left
+// (a card followed right after a keystroke) or the search box loses focus.
+const flushAddress = () => { if (addressTimer) writeAddress(); };
+document.addEventListener("click", flushAddress, true);
 
 function toggleFacet(f, i, checked) {
   if (f === null) return navigate({ filters: {}, page: 1 });
@@ -281,8 +290,8 @@ input.addEventListener("input", () => {
   navigate({ q: input.value.trim() ? input.value : "", page: 1 }, { replace: typing });
   typing = true;
 });
-input.addEventListener("blur", () => { typing = false; });
-$("#search-form").addEventListener("submit", (event) => { event.preventDefault(); typing = false; });
+input.addEventListener("blur", () => { typing = false; flushAddress(); });
+$("#search-form").addEventListener("submit", (event) => { event.preventDefault(); typing = false; flushAddress(); });
 sortSelect.addEventListener("change", () => navigate({ sort: sortSelect.value, dir: "", page: 1 }));
 dirButton.addEventListener("click", () => navigate({ dir: currentDir() === "asc" ? "desc" : "asc", page: 1 }));
 for (const b of viewButtons) {
@@ -308,6 +317,8 @@ for (const panel of sourcePanels) {
   });
 }
 window.addEventListener("popstate", () => {
+  clearTimeout(addressTimer);
+  addressTimer = 0;
   state = readState();
   typing = false;
   render();

@@ -67,8 +67,8 @@ def _write_within_budget(
     again having given up what ``fit_budget`` decided; report.html gets the figures.
     Raises ``BudgetError`` (the previous site untouched) when it cannot fit."""
     place_thumbnails(catalog.datasets, roots, staging / THUMB_DIR)
-    write_site(catalog, staging, site_url=config.site_url)
-    sizes = measure_site(staging, _card_files(catalog))
+    written = write_site(catalog, staging, site_url=config.site_url)
+    sizes = measure_site(staging, _card_files(catalog), written.folders)
     given_up: tuple[str, ...] = ()
     budget = config.site_budget
     first, plan = sizes, None
@@ -80,8 +80,8 @@ def _write_within_budget(
         staging.mkdir()
         fitted = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
         place_thumbnails(fitted.datasets, roots, staging / THUMB_DIR)
-        write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
-        sizes = measure_site(staging, _card_files(fitted))
+        written = write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
+        sizes = measure_site(staging, _card_files(fitted), written.folders)
     if plan is not None:
         catalog = fitted
     report = BudgetReport(budget, sizes, given_up)

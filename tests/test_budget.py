@@ -23,6 +23,7 @@ from generator.site.budget import (
     parse_size,
 )
 from generator.site.exports import get_catalog_json, write_catalog_json
+from generator.site.pages import SiteWriter
 from generator.write import write_build
 from tests.site_fixtures import make_catalog
 
@@ -135,6 +136,19 @@ def test_every_build_reports_its_bytes_per_part(tmp_path):
     html = (out / "report.html").read_text()
     assert "Site size" in html and f'data-bytes="{reported["card thumbnails"]}"' in html
     assert "Given up" not in html
+
+
+@pytest.mark.parametrize("parallel_min", [10**6, 1], ids=["one process", "page workers"])
+def test_the_pages_counted_as_written_weigh_what_a_walk_finds(tmp_path, parallel_min):
+    catalog = make_catalog(tmp_path / "cache")
+    out = tmp_path / "site"
+    written = SiteWriter(catalog, out, parallel_min=parallel_min, workers=2).write()
+    cards = [d.thumbnail.card for d in catalog.datasets if d.thumbnail]
+    pages = sorted((out / "datasets").rglob("*"))
+    files = [p for p in pages if p.is_file()]
+    assert written.folders == {"datasets": (len(catalog.datasets), sum(p.stat().st_size for p in files))}
+    assert len(files) == len(catalog.datasets)
+    assert measure_site(out, cards, written.folders) == measure_site(out, cards)
 
 
 def test_a_tight_budget_drops_large_renditions_and_keeps_the_cards(tmp_path):

@@ -126,3 +126,59 @@ def test_the_index_page_favicon_is_a_png_it_serves(page, site):
     out, _ = site
     href = page.get_attribute("link[rel=icon]", "href")
     assert href == "assets/icon.png" and (out / href).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+TYPE_FAST = """async (words) => {
+  const input = document.querySelector('input[type=search]');
+  input.focus();
+  const seen = [];
+  for (const q of words) {
+    input.value = q;
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    seen.push(location.search);
+  }
+  return seen;
+}"""
+
+
+@pytest.mark.browser
+def test_while_typing_the_address_is_recorded_once_typing_pauses(page, site):
+    out, catalog = site
+    before = page.evaluate("history.length")
+    # The first keystroke starts a search (one history entry); the next ones,
+    # a frame apart, leave the address to be rewritten when typing pauses.
+    seen = page.evaluate(TYPE_FAST, ["c", "co", "cor", "cort"])
+    assert seen[0] == "?q=c" and "q=cort" not in "".join(seen[1:])
+    wait_until(page, "location.search === '?q=cort'", timeout_ms=2000)
+    assert page.evaluate("history.length") == before + 1
+    page.go_back()
+    wait_until(page, "location.search === ''")
+    assert page.input_value("input[type=search]") == ""
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_card_followed_right_after_a_keystroke_keeps_the_query_for_back(page, site):
+    out, catalog = site
+    page.evaluate(TYPE_FAST, ["z", "ze"])
+    # The last keystroke's card followed as soon as it is drawn, before the pause.
+    pending = page.evaluate("""() => new Promise((resolve) => {
+      const results = document.querySelector('#results');
+      new MutationObserver((_, obs) => {
+        if (results.dataset.query !== 'zebrafish') return;
+        obs.disconnect();
+        const waiting = location.search;
+        results.querySelector('.card .card-title a').click();
+        resolve(waiting);
+      }).observe(results, { attributes: true, attributeFilter: ['data-query'] });
+      const input = document.querySelector('input[type=search]');
+      input.value = 'zebrafish';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    })""")
+    assert "zebrafish" not in pending
+    page.wait_for_url("**/datasets/**")
+    page.go_back()
+    page.wait_for_selector("html[data-search-ready=true]")
+    assert "q=zebrafish" in page.url
+    assert page.input_value("input[type=search]") == "zebrafish"

@@ -75,11 +75,17 @@ def get_part(rel: str, cards: frozenset[str]) -> str:
     return "pages"
 
 
-def measure_site(root: Path, cards: Iterable[str]) -> SiteSizes:
-    """Sum the sizes of every file under ``root``, by part."""
+def measure_site(root: Path, cards: Iterable[str], counted: Mapping[str, tuple[int, int]] | None = None) -> SiteSizes:
+    """Sum the sizes of every file under ``root``, by part. ``counted`` gives folders
+    (relative to ``root``) whose files and bytes the writer counted as it wrote
+    them: they are not walked again."""
     names = frozenset(Path(c).name for c in cards)
     totals = dict.fromkeys(PARTS, 0)
     files = compressible = 0
+    counted = counted or {}
+    for folder, (n, size) in counted.items():
+        totals[get_part(folder + "/", names)] += size
+        files += n
     root = Path(root)
     stack = [(str(root), "")]
     while stack:
@@ -88,7 +94,8 @@ def measure_site(root: Path, cards: Iterable[str]) -> SiteSizes:
             for e in it:
                 path = rel + e.name
                 if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, path + "/"))
+                    if path not in counted:
+                        stack.append((e.path, path + "/"))
                 elif e.is_file(follow_symlinks=False):
                     size = e.stat(follow_symlinks=False).st_size
                     totals[get_part(path, names)] += size

@@ -11,13 +11,14 @@ import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import generator
 from generator.lock import die_with_parent
+from generator.readonly import ReadOnlyDict
 from generator.records import Catalog
 from generator.site.assets import INLINE_THUMBNAILS, read_site_assets
 from generator.site.budget import BudgetReport
@@ -78,6 +79,13 @@ def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) ->
     return Chrome(*(Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer")))
 
 
+@dataclass(frozen=True)
+class Written:
+    """Folders of a written site and their (files, bytes), counted as they were written."""
+
+    folders: Mapping[str, tuple[int, int]]
+
+
 def _write_bytes(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -110,14 +118,15 @@ class SiteWriter:
         self.detail = self.env.get_template("dataset.html")
         self.chrome = get_chrome(self.env, root="../../", title=catalog.title, generated_at=catalog.generated_at)
 
-    def write(self) -> None:
-        """Every page, export and asset (``out/thumbnails`` is expected in place)."""
+    def write(self) -> Written:
+        """Every page, export and asset (``out/thumbnails`` is expected in place); what
+        the dataset pages weigh, counted as they were written."""
         self.out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(self.assets_dir, self.out / "assets", dirs_exist_ok=True)
         assets = read_site_assets(self.catalog, self.out, self.assets_dir, inline_thumbnails=self.inline_thumbnails)
         self._write_text("index.html", self.render("index.html", get_index_page(self.catalog, assets)))
         (self.out / "datasets").mkdir(exist_ok=True)
-        self.write_dataset_pages(alongside=self.write_the_rest)
+        return self.write_dataset_pages(alongside=self.write_the_rest)
 
     def render(self, template: str, page: Any) -> str:
         return self.env.get_template(template).render(page=page)
@@ -147,7 +156,7 @@ class SiteWriter:
         self._write_text("report.json", json.dumps(get_report_json(catalog, self.budget), ensure_ascii=False, indent=1))
 
     def write_pages(self, start: int, stop: int) -> int:
-        """Dataset pages ``start`` to ``stop`` (catalog order); returns how many."""
+        """Dataset pages ``start`` to ``stop`` (catalog order); returns their bytes."""
         catalog = self.catalog
         render = partial(self.detail.render, chrome=self.chrome)
         # Paths relative to an open directory where the OS allows it: no walk from
@@ -156,6 +165,7 @@ class SiteWriter:
         relative = os.mkdir in os.supports_dir_fd and os.open in os.supports_dir_fd
         folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
         prefix = "" if relative else folder + os.sep
+        size = 0
         try:
             for d in catalog.datasets[start:stop]:
                 dataset_id = d.id
@@ -164,6 +174,7 @@ class SiteWriter:
                 except FileExistsError:
                     pass
                 data = render(page=get_dataset_page(d, catalog)).encode("utf-8")
+                size += len(data)
                 fd = os.open(prefix + dataset_id + "/index.html", _OPEN_FLAGS, 0o644, dir_fd=folder_fd)
                 try:
                     _write_bytes(fd, data)
@@ -172,10 +183,10 @@ class SiteWriter:
         finally:
             if folder_fd is not None:
                 os.close(folder_fd)
-        return stop - start
+        return size
 
-    def write_dataset_pages(self, *, alongside: Callable[[], None] | None = None) -> None:
-        """One page per dataset under ``out/datasets/``.
+    def write_dataset_pages(self, *, alongside: Callable[[], None] | None = None) -> Written:
+        """One page per dataset under ``out/datasets/``; their count and bytes.
 
         Past a few thousand pages, forked workers share the rendering (100,000
         pages are most of a large build's time) while this process runs
@@ -184,17 +195,18 @@ class SiteWriter:
         """
         n = len(self.catalog.datasets)
         if n < self.parallel_min or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            self.write_pages(0, n)
+            size = self.write_pages(0, n)
             if alongside is not None:
                 alongside()
-            return
+            return Written(ReadOnlyDict({"datasets": (n, size)}))
         ctx = multiprocessing.get_context("fork")
         claimed = ctx.Value("q", 0)  # first row no worker has taken yet
         written = ctx.Value("q", 0)
+        size = ctx.Value("q", 0)
         step = max(500, n // (self.workers * 8))
         parent = os.getpid()
         procs = [
-            ctx.Process(target=self._page_worker, args=(parent, claimed, written, step), daemon=True)
+            ctx.Process(target=self._page_worker, args=(parent, claimed, written, size, step), daemon=True)
             for _ in range(self.workers)
         ]
         # This process keeps working alongside the workers: had its collector
@@ -216,8 +228,9 @@ class SiteWriter:
             gc.unfreeze()
         if any(p.exitcode for p in procs) or written.value != n:
             raise RuntimeError(f"wrote {written.value} of {n} dataset pages")
+        return Written(ReadOnlyDict({"datasets": (n, size.value)}))
 
-    def _page_worker(self, parent: int, claimed: Any, written: Any, step: int) -> None:
+    def _page_worker(self, parent: int, claimed: Any, written: Any, size: Any, step: int) -> None:
         """A forked worker: takes spans of ``step`` pages until none are left."""
         # A worker must not outlive a killed build: it would hold the build's locks.
         die_with_parent(parent)
@@ -231,17 +244,21 @@ class SiteWriter:
                 claimed.value = min(n, start + step)
             if start >= n:
                 return
-            count = self.write_pages(start, min(n, start + step))
+            stop = min(n, start + step)
+            nbytes = self.write_pages(start, stop)
             with written.get_lock():
-                written.value += count
+                written.value += stop - start
+            with size.get_lock():
+                size.value += nbytes
 
 
-def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False) -> None:
+def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False) -> Written:
     """Write every page, export and asset of the site into ``out``.
 
     ``out/thumbnails`` is expected to be in place already. ``site_url`` (the
     absolute public URL, ending in "/") only makes sitemap locations absolute.
     Synchronous, and to be called outside any event loop: the dataset pages
-    may be written by forked worker processes.
+    may be written by forked worker processes. Returns what the dataset pages
+    weigh, so measuring the site need not walk 100,000 folders again.
     """
-    SiteWriter(catalog, out, site_url=site_url, compress_exports=compress_exports).write()
+    return SiteWriter(catalog, out, site_url=site_url, compress_exports=compress_exports).write()
