@@ -49,7 +49,7 @@ def freeze(value: Mapping[str, Any]) -> ReadOnlyDict:
     """``value`` as a read-only mapping, nested objects too (lists stay lists)."""
     if type(value) is ReadOnlyDict:
         return value  # already frozen all the way down
-    if all(type(v) in _SCALARS for v in value.values()):
+    if _SCALARS.issuperset(map(type, value.values())):
         return ReadOnlyDict(value)
     return ReadOnlyDict((k, _freeze_member(v)) for k, v in value.items())
 

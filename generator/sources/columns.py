@@ -25,7 +25,7 @@ def parse_csv_ints(text: str | None) -> tuple[int, ...] | None:
         vals = tuple([int(x) if x.isdigit() else int(float(x)) for x in text.replace(" ", "").split(",") if x])
     except ValueError:
         return None
-    if not vals or len(vals) > MAX_NDIM or any(v < 0 or v > MAX_DIM for v in vals):
+    if not vals or len(vals) > MAX_NDIM or min(vals) < 0 or max(vals) > MAX_DIM:
         return None
     return vals
 
