@@ -30,7 +30,6 @@ from typing import Iterator
 from generator.config import BuildConfig
 from generator.deadline import Deadline
 from generator.fetch.http import Fetcher
-from generator.harvest.dataset import harvest
 from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
 from generator.progress import Progress
@@ -41,8 +40,6 @@ from generator.sources.read import get_entries
 from generator.state import State
 from generator.terms import label_term, resolve_terms
 from generator.thumbnails.files import THUMB_DIR
-from generator.thumbnails.make import make_thumbnails
-from generator.validate import validate
 
 
 class InputError(Exception):
@@ -208,6 +205,8 @@ async def _render_thumbnails(
     deadline: Deadline | None,
 ) -> tuple[list[Dataset], int]:
     progress.start("thumbnails", sum(1 for d in datasets if d.resolutions))
+    from generator.thumbnails.make import make_thumbnails
+
     before = _count_files(thumb_root / THUMB_DIR)
     datasets = await make_thumbnails(
         datasets,
@@ -286,6 +285,11 @@ async def _harvest(
     deadline: Deadline | None,
 ) -> list[Dataset]:
     """Harvest and validate: each record with its findings, its status not yet decided."""
+    # Imported here: an offline build reads no array and validates nothing,
+    # and need not load zarr, the spec's schemas and their models.
+    from generator.harvest.dataset import harvest
+    from generator.validate import validate
+
     progress.start("harvest", len(entries))
 
     def advance(d: Dataset) -> None:
