@@ -61,40 +61,56 @@ WORDS = ("mitotic chromosome condensation yeast rad52 foci zebrafish embryo ligh
 # ------------------------------------------------------------------ input
 
 
-def write_csv_tree(root: Path, rows: int) -> Path:
+def write_csv_tree(root: Path, rows: int, per_csv: int | None = None) -> Path:
+    """Ten sources' CSVs listed by ``submissions.csv``; with ``per_csv``, each source's rows
+    are split into CSVs of that many rows (the same rows, in the same order)."""
     rng = random.Random(1)
     root.mkdir(parents=True, exist_ok=True)
     per = rows // len(SOURCES)
+    counts = [per if si < len(SOURCES) - 1 else rows - per * (len(SOURCES) - 1) for si in range(len(SOURCES))]
+    files: list[tuple[str, list[tuple[str, int]]]] = []  # source -> (file name, rows)
+    for s, count in zip(SOURCES, counts):
+        stem = s.lower().replace(" ", "_")
+        if per_csv is None or count <= per_csv:
+            files.append((s, [(f"{stem}.csv", count)]))
+        else:
+            files.append((s, [(f"{stem}_{k:03d}.csv", min(per_csv, count - start))
+                              for k, start in enumerate(range(0, count, per_csv))]))
     with open(root / "submissions.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["source", "url"])
-        for s in SOURCES:
-            w.writerow([s, f"{s.lower().replace(' ', '_')}.csv"])
-    n = 0
-    for si, s in enumerate(SOURCES):
-        with open(root / f"{s.lower().replace(' ', '_')}.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(COLUMNS)
-            count = per if si < len(SOURCES) - 1 else rows - n
-            for i in range(count):
-                coll = f"set{i // 500:03d}"
-                dims = rng.choice(["c,z,y,x", "t,c,z,y,x", "z,y,x", "y,x", "c,y,x"])
-                shape = [rng.choice([1, 2, 3, 4]) if a in "tc" else rng.randint(16, 4096) for a in dims.split(",")]
-                chunks = [1 if a in "tcz" else min(v, 256) for a, v in zip(dims.split(","), shape)]
-                sharded = rng.random() < 0.4
-                words = " ".join(rng.sample(WORDS, 3))
-                plate = rng.random() < 0.1
-                written = rng.randint(10**6, 10**12)
-                w.writerow([
-                    f"https://data{si}.example.org/{coll}/{words.replace(' ', '_')}_{i:06d}.ome.zarr",
-                    written, "", f"https://portal{si}.example.org/show/{i}",
-                    ",".join(map(str, shape)), ",".join(map(str, shape)) if sharded else "", ",".join(map(str, chunks)),
-                    dims, rng.choice(["https://creativecommons.org/licenses/by/4.0/", "CC0-1.0", ""]),
-                    f"{words.title()} {i:06d}", f"{s} {coll}: {words} ({i % 50})",
-                    rng.choice(ORGANISMS), rng.choice(MODALITIES), rng.randint(1, 384) if plate else "", "",
-                ])
-            n += count
+        for s, parts in files:
+            for name, _ in parts:
+                w.writerow([s, name])
+    for si, (s, parts) in enumerate(files):
+        i = 0
+        for name, count in parts:
+            with open(root / name, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(COLUMNS)
+                for _ in range(count):
+                    w.writerow(_bench_row(rng, s, si, i))
+                    i += 1
     return root / "submissions.csv"
+
+
+def _bench_row(rng: random.Random, s: str, si: int, i: int) -> list[object]:
+    coll = f"set{i // 500:03d}"
+    dims = rng.choice(["c,z,y,x", "t,c,z,y,x", "z,y,x", "y,x", "c,y,x"])
+    shape = [rng.choice([1, 2, 3, 4]) if a in "tc" else rng.randint(16, 4096) for a in dims.split(",")]
+    chunks = [1 if a in "tcz" else min(v, 256) for a, v in zip(dims.split(","), shape)]
+    sharded = rng.random() < 0.4
+    words = " ".join(rng.sample(WORDS, 3))
+    plate = rng.random() < 0.1
+    written = rng.randint(10**6, 10**12)
+    return [
+        f"https://data{si}.example.org/{coll}/{words.replace(' ', '_')}_{i:06d}.ome.zarr",
+        written, "", f"https://portal{si}.example.org/show/{i}",
+        ",".join(map(str, shape)), ",".join(map(str, shape)) if sharded else "", ",".join(map(str, chunks)),
+        dims, rng.choice(["https://creativecommons.org/licenses/by/4.0/", "CC0-1.0", ""]),
+        f"{words.title()} {i:06d}", f"{s} {coll}: {words} ({i % 50})",
+        rng.choice(ORGANISMS), rng.choice(MODALITIES), rng.randint(1, 384) if plate else "", "",
+    ]
 
 
 def run_build(args: list[str]) -> dict[str, float]:
