@@ -22,6 +22,7 @@ from generator.config import (
     THUMBNAIL_MAX_CHUNKS,
     THUMBNAIL_SECONDS,
     BuildConfig,
+    SourceLimits,
     ThumbnailConfig,
     default_cache_dir,
     parse_github_env,
@@ -60,6 +61,16 @@ def _size(text: str) -> int:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -145,6 +156,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="harvest and draw on a Dask cluster: a scheduler address, or local[:N] for N local worker processes",
     )
     b.add_argument("--dask-batch", type=int, default=200, metavar="N", help="datasets per cluster task (default 200)")
+    b.add_argument(
+        "--max-rows", type=_positive, default=SourceLimits.items, metavar="N",
+        help=f"listed rows (datasets and CSV links) read per build, over all CSVs (default {SourceLimits.items:,}); "
+        "a catalog larger than that raises it",
+    )
     b.add_argument(
         "--site-budget", type=_size, default=None, metavar="SIZE",
         help="bytes the site may take (1GB, 800MiB, bytes): exports are compressed, large thumbnails dropped, "
@@ -242,6 +258,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         dask_batch=args.dask_batch,
         **_common_settings(args),
         site_budget=args.site_budget,
+        sources=SourceLimits(items=args.max_rows),
     )
     progress = Progress(verbosity=config.verbose)
     try:

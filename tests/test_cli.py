@@ -8,6 +8,8 @@ import re
 from html import unescape
 from pathlib import Path
 
+import pytest
+
 from generator.cli import main
 from generator.dev.samples import gradient, write_image
 from generator.progress import Progress
@@ -101,3 +103,24 @@ def test_summary_and_site_print_sizes_in_the_same_units(tmp_path: Path, capsys) 
     assert row.split()[-2:] == total.split()
     panel = re.search(r'<span class="source-stats">(.*?)</span>', (out / "index.html").read_text()).group(1)
     assert unescape(panel).endswith(f"· {total}")
+
+
+def test_max_rows_caps_the_rows_a_build_reads_and_raises_the_default(tmp_path: Path, capsys) -> None:
+    csv = tmp_path / "s.csv"
+    csv.write_text("url\n" + "".join(f"https://example.org/d{i}.zarr\n" for i in range(5)), encoding="utf-8")
+
+    def urls(out: Path) -> list[str]:
+        return [d["url"] for d in json.loads((out / "catalog.json").read_text())["datasets"]]
+
+    assert main(["build", str(csv), "--out", str(tmp_path / "capped"), "--offline", "--no-cache", "-q", "--max-rows", "3"]) == 0
+    assert sorted(urls(tmp_path / "capped")) == [f"https://example.org/d{i}.zarr" for i in range(3)]
+    report = json.loads((tmp_path / "capped" / "report.json").read_text())
+    assert any("more than 3 listed rows in this build (--max-rows)" in e["message"] for e in report["row_errors"])
+
+    assert main(["build", str(csv), "--out", str(tmp_path / "all"), "--offline", "--no-cache", "-q", "--max-rows", "5"]) == 0
+    assert len(urls(tmp_path / "all")) == 5
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", str(csv), "--out", str(tmp_path / "x"), "--offline", "--max-rows", "0"])
+    assert exit_.value.code == 2
+    assert "--max-rows: must be at least 1: '0'" in capsys.readouterr().err

@@ -144,7 +144,7 @@ def test_caps_per_build_on_listed_rows_csv_files_and_listings(tmp_path: Path) ->
     assert f"{base}/after.zarr" not in rows_capped
     (cut,) = [e for e in rows_report["row_errors"] if "listed rows" in e["message"]]
     assert (cut["file"], cut["line"]) == (f"{base}/many.csv", 6)
-    assert cut["message"] == "more than 18 listed rows in this build; this row and all after it are not read"
+    assert cut["message"] == "more than 18 listed rows in this build (--max-rows); this row and all after it are not read"
 
 
 # --- case 8: metadata hijack and source spoofing ------------------------------------

@@ -218,7 +218,7 @@ class _Reader:
             self.count += 1
             if self.count > self.limits.items:
                 self.full = True
-                msg = f"more than {self.limits.items} listed rows in this build; this row and all after it are not read"
+                msg = f"more than {self.limits.items} listed rows in this build (--max-rows); this row and all after it are not read"
                 self.items.append(csv_ref.error(row.line, msg, row.url or None))
                 return
             if isinstance(ref, UrlError):
