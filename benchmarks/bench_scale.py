@@ -107,7 +107,9 @@ def measure(work: Path, rows: int) -> dict[str, object]:
     shutil.rmtree(out, ignore_errors=True)
     settle()
     result: dict[str, object] = {"rows": rows, "csvs": len(list(csv_dir.glob("*.csv"))) - 1}
-    result.update(timed_build(["build", str(csv_dir / "submissions.csv"), "--out", str(out), "--offline", "--no-cache", "-q"]))
+    # --max-rows: past 200,000 listed rows (datasets and CSV links) a build stops reading.
+    result.update(timed_build(["build", str(csv_dir / "submissions.csv"), "--out", str(out), "--offline", "--no-cache", "-q",
+                               "--max-rows", str(rows + 10_000)]))
     result["pages"] = sum(1 for _ in os.scandir(out / "datasets"))
     shutil.rmtree(out, ignore_errors=True)
     return result
