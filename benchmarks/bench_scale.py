@@ -4,7 +4,7 @@ The rows are ``bench_site.py``'s 100k generator, split into CSVs of 10,000
 rows each (1,000,000 rows: 100 CSVs, as issue 13 has it). Each size is built
 once, timed, while a thread sums the PSS of the whole process tree (forked
 page writers included; each shared page split between its sharers) from
-``/proc/PID/smaps_rollup`` every 0.25 s: far cheaper than psutil's full
+``/proc/PID/smaps_rollup`` every second: far cheaper than psutil's full
 ``smaps`` walk, which slowed a 100k build threefold. Every build starts after
 ``sync`` and, as root, with the page cache dropped: the previous build's
 gigabytes of dirty pages otherwise double the next one's system time.
@@ -77,7 +77,7 @@ def timed_build(args: list[str]) -> dict[str, float]:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.25):
+        while not done.wait(1.0):
             peak["pss"] = max(peak["pss"], sum(_kib(p, "Pss") for p in _tree(proc.pid)))
             peak["rss"] = max(peak["rss"], _kib(proc.pid, "Rss"))
 
@@ -111,7 +111,6 @@ def measure(work: Path, rows: int) -> dict[str, object]:
     result.update(timed_build(["build", str(csv_dir / "submissions.csv"), "--out", str(out), "--offline", "--no-cache", "-q",
                                "--max-rows", str(rows + 10_000)]))
     result["pages"] = sum(1 for _ in os.scandir(out / "datasets"))
-    shutil.rmtree(out, ignore_errors=True)
     return result
 
 
@@ -124,6 +123,7 @@ def main() -> None:
     for rows in (int(n) for n in args.rows.split(",")):
         r = measure(args.work, rows)
         print(json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
+        shutil.rmtree(args.work / f"site-{rows}", ignore_errors=True)
 
 
 if __name__ == "__main__":

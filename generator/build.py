@@ -42,6 +42,11 @@ from generator.terms import label_term, resolve_terms
 from generator.thumbnails.files import THUMB_DIR
 
 
+# Allocations between two collections of the youngest generation while the
+# CSVs are read (the default is 700): a few thousand rows' objects.
+YOUNG_THRESHOLD = 100_000
+
+
 class InputError(Exception):
     """The build's input is unusable (the root CSV can't be read, or lists nothing)."""
 
@@ -102,21 +107,28 @@ def hold_build_locks(config: BuildConfig) -> Iterator[None]:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def _collector_held(*, fetching: bool) -> Iterator[None]:
     """Reading 100,000 CSV rows and making their records allocates millions of
-    objects that live as long as the build: left on, the cycle collector
-    traverses the growing lists again and again (a third of an offline
-    build's gathering). Paused, then one collection for what was garbage and
-    the survivors frozen, so no later collection traverses them."""
-    enabled = gc.isenabled()
-    gc.disable()
+    objects that live as long as the build: with the default thresholds, the
+    cycle collector traverses the growing lists again and again (a third of an
+    offline build's gathering). Held back meanwhile, then one full collection,
+    and the survivors are frozen so that no later collection traverses them.
+    While ``fetching``, the young generation is still collected, rarely, so
+    the cycles each CSV fetch leaves are freed as the walk goes on; making
+    records from rows leaves none, and the collector is off."""
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    if fetching:
+        gc.set_threshold(YOUNG_THRESHOLD, 1_000_000, 1_000_000)
+    else:
+        gc.disable()
     try:
         yield
     finally:
-        gc.collect()
-        gc.freeze()
+        gc.set_threshold(*thresholds)
         if enabled:
             gc.enable()
+        gc.collect()
+        gc.freeze()
 
 
 async def build(config: BuildConfig, *, progress: Progress | None = None) -> BuildResult:
@@ -135,11 +147,11 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     rendered = 0
     try:
         async with _make_fetcher(config, state) as fetcher:
-            with _collector_paused():
+            with _collector_held(fetching=True):
                 entries, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 
             if config.offline:
-                with _collector_paused():
+                with _collector_held(fetching=False):
                     datasets = [dataset_from_entry(e) for e in entries]
             elif config.dask is not None:  # harvest and thumbnails on a Dask cluster
                 from generator.cluster.driver import gather_on_cluster
