@@ -253,9 +253,14 @@ function failed(error) {
 // frame: while typing, the latest state is recorded once typing pauses.
 let addressTimer = 0;
 
+function cancelAddress() {
+  clearTimeout(addressTimer);
+  addressTimer = 0;
+}
+
 function navigate(change, { replace = false } = {}) {
   state = { ...state, ...change };
-  clearTimeout(addressTimer);
+  cancelAddress();
   if (!replace) {
     history.pushState(null, "", writeQuery(state));
   } else {
@@ -265,8 +270,7 @@ function navigate(change, { replace = false } = {}) {
 }
 
 function writeAddress() {
-  clearTimeout(addressTimer);
-  addressTimer = 0;
+  cancelAddress();
   history.replaceState(null, "", writeQuery(state));
 }
 
@@ -317,8 +321,7 @@ for (const panel of sourcePanels) {
   });
 }
 window.addEventListener("popstate", () => {
-  clearTimeout(addressTimer);
-  addressTimer = 0;
+  cancelAddress();
   state = readState();
   typing = false;
   render();

@@ -76,15 +76,15 @@ def get_part(rel: str, cards: frozenset[str]) -> str:
 
 
 def measure_site(root: Path, cards: Iterable[str], counted: Mapping[str, tuple[int, int]] | None = None) -> SiteSizes:
-    """Sum the sizes of every file under ``root``, by part. ``counted`` gives folders
-    (relative to ``root``) whose files and bytes the writer counted as it wrote
-    them: they are not walked again."""
+    """Sum the sizes of every file under ``root``, by part. ``counted`` gives top-level
+    folders whose files and bytes the writer counted as it wrote them (each
+    folder's files all of one part): they are not walked again."""
     names = frozenset(Path(c).name for c in cards)
     totals = dict.fromkeys(PARTS, 0)
     files = compressible = 0
     counted = counted or {}
     for folder, (n, size) in counted.items():
-        totals[get_part(folder + "/", names)] += size
+        totals[get_part(f"{folder}/index.html", names)] += size  # the part a file inside belongs to
         files += n
     root = Path(root)
     stack = [(str(root), "")]
