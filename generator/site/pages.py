@@ -31,13 +31,12 @@ from generator.site.exports import (
 )
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
+from generator.site.folder import Folder
 from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
 
-# open/write/close and nothing else: pathlib and text wrappers cost as much as rendering.
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def get_resource_dir(name: str) -> Path:
@@ -89,12 +88,6 @@ class Written:
     folders: Mapping[str, tuple[int, int]]
 
 
-def _write_bytes(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class SiteWriter:
     """Writes one catalog's site into ``out``.
 
@@ -137,10 +130,10 @@ class SiteWriter:
     def _write_text(self, name: str, text: str) -> None:
         (self.out / name).write_text(text, encoding="utf-8")
 
-    def write_the_rest(self) -> None:
-        """Everything but index.html and the dataset pages."""
+    def write_the_rest(self, fs_lock: Any = None) -> None:
+        """Everything but index.html and the dataset pages (``fs_lock``: see ``Folder``)."""
         catalog = self.catalog
-        write_search_shards(catalog.datasets, self.out)
+        write_search_shards(catalog.datasets, self.out, fs_lock=fs_lock)
         self.write_reports()
         self._write_text("about.html", self.render("about.html", get_about_page(catalog)))
         write_catalog_json(catalog, self.out / "catalog.json", compress=self.compress_exports)
@@ -158,37 +151,20 @@ class SiteWriter:
         self._write_text("report.html", self.render("report.html", get_report_page(catalog, self.budget)))
         self._write_text("report.json", json.dumps(get_report_json(catalog, self.budget), ensure_ascii=False, indent=1))
 
-    def write_pages(self, start: int, stop: int) -> int:
-        """Dataset pages ``start`` to ``stop`` (catalog order); returns their bytes."""
+    def write_pages(self, start: int, stop: int, fs_lock: Any = None) -> int:
+        """Dataset pages ``start`` to ``stop`` (catalog order); returns their bytes.
+        ``fs_lock``: the lock the site's writing processes share (see ``Folder``)."""
         catalog = self.catalog
         render = partial(self.detail.render, chrome=self.chrome)
-        # Paths relative to an open directory where the OS allows it: no walk from
-        # "/" for each of 200,000 syscalls.
-        folder = os.path.join(self.out, "datasets")
-        relative = os.mkdir in os.supports_dir_fd and os.open in os.supports_dir_fd
-        folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if relative else None
-        prefix = "" if relative else folder + os.sep
-        size = 0
+        folder = Folder(os.path.join(self.out, "datasets"), fs_lock)
         try:
             for d in catalog.datasets[start:stop]:
-                dataset_id = d.id
-                try:
-                    os.mkdir(prefix + dataset_id, dir_fd=folder_fd)
-                except FileExistsError:
-                    pass
-                data = render(page=get_dataset_page(d, catalog)).encode("utf-8")
-                size += len(data)
-                fd = os.open(prefix + dataset_id + "/index.html", _OPEN_FLAGS, 0o644, dir_fd=folder_fd)
-                try:
-                    _write_bytes(fd, data)
-                finally:
-                    os.close(fd)
+                folder.write_bytes("index.html", render(page=get_dataset_page(d, catalog)).encode("utf-8"), inside=d.id)
         finally:
-            if folder_fd is not None:
-                os.close(folder_fd)
-        return size
+            folder.close()
+        return folder.bytes
 
-    def write_dataset_pages(self, *, alongside: Callable[[], None] | None = None) -> Written:
+    def write_dataset_pages(self, *, alongside: Callable[[Any], None] | None = None) -> Written:
         """One page per dataset under ``out/datasets/``; their count and bytes.
 
         Past a few thousand pages, forked workers share the rendering (100,000
@@ -200,16 +176,17 @@ class SiteWriter:
         if n < self.parallel_min or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             size = self.write_pages(0, n)
             if alongside is not None:
-                alongside()
+                alongside(None)
             return Written(ReadOnlyDict({"datasets": (n, size)}))
         ctx = multiprocessing.get_context("fork")
         claimed = ctx.Value("q", 0)  # first row no worker has taken yet
         written = ctx.Value("q", 0)
         size = ctx.Value("q", 0)
+        fs_lock = ctx.Lock()
         step = max(500, n // (self.workers * 8))
         parent = os.getpid()
         procs = [
-            ctx.Process(target=self._page_worker, args=(parent, claimed, written, size, step), daemon=True)
+            ctx.Process(target=self._page_worker, args=(parent, claimed, written, size, step, fs_lock), daemon=True)
             for _ in range(self.workers)
         ]
         # This process keeps working alongside the workers: had its collector
@@ -223,7 +200,7 @@ class SiteWriter:
                 p.start()
             try:
                 if alongside is not None:
-                    alongside()
+                    alongside(fs_lock)
             finally:
                 for p in procs:
                     p.join()
@@ -233,7 +210,7 @@ class SiteWriter:
             raise RuntimeError(f"wrote {written.value} of {n} dataset pages")
         return Written(ReadOnlyDict({"datasets": (n, size.value)}))
 
-    def _page_worker(self, parent: int, claimed: Any, written: Any, size: Any, step: int) -> None:
+    def _page_worker(self, parent: int, claimed: Any, written: Any, size: Any, step: int, fs_lock: Any) -> None:
         """A forked worker: takes spans of ``step`` pages until none are left."""
         # A worker must not outlive a killed build: it would hold the build's locks.
         die_with_parent(parent)
@@ -248,7 +225,7 @@ class SiteWriter:
             if start >= n:
                 return
             stop = min(n, start + step)
-            nbytes = self.write_pages(start, stop)
+            nbytes = self.write_pages(start, stop, fs_lock)
             with written.get_lock():
                 written.value += stop - start
             with size.get_lock():

@@ -25,7 +25,7 @@ from generator.records import Dataset
 from generator.records.listing import get_dataset_id
 from generator.site.cards import get_badges
 from generator.site.format import safe_url
-from generator.site.search_files import Folder
+from generator.site.folder import Folder
 from generator.site.search_index import (
     Interned,
     get_kind_code,
@@ -123,8 +123,8 @@ def _floats(shape: tuple[int, ...]) -> list[float]:
 class RowCollector:
     """Collects rows; ``card_dir`` receives the card chunks as they fill."""
 
-    def __init__(self, card_dir: Path, chunk_rows: int) -> None:
-        self.cards = Folder(card_dir)
+    def __init__(self, card_dir: Path, chunk_rows: int, fs_lock: Any = None) -> None:
+        self.cards = Folder(card_dir, fs_lock)
         self.chunk_rows = chunk_rows
         self.n = 0
         self.tables = {k: Interned() for k in _TABLES}

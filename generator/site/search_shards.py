@@ -75,7 +75,7 @@ import numpy as np
 from generator.records import Dataset
 from generator.site.format import PAGE_SIZE
 from generator.site.search_index import SORTS, get_facets
-from generator.site.search_files import Folder
+from generator.site.folder import Folder
 from generator.site.search_rows import FACET_COLS, SORT_KEYS, RowCollector, Rows
 
 LIST_ROWS = 600
@@ -203,13 +203,13 @@ def _hex(prefix: str) -> str:
     return prefix.encode("utf-8").hex()
 
 
-def write_terms(rows: Rows, enc: Encoder, out: Path, leaf_postings: int) -> list[str]:
+def write_terms(rows: Rows, enc: Encoder, out: Path, leaf_postings: int, fs_lock: Any = None) -> list[str]:
     """The term nodes under ``out``; returns the root's children."""
     postings = rows.postings
     words, off, pr, pw = postings.words, postings.offsets, postings.rows, postings.weights
     if not words:
         return []
-    folder = Folder(out)
+    folder = Folder(out, fs_lock)
     try:
         return _write_nodes(folder, enc, words, off, pr, pw, leaf_postings)
     finally:
@@ -290,19 +290,20 @@ def get_prefetch(root: Path, kids: list[str], chunks: int, budget: int = PREFETC
 
 def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: int = LIST_ROWS,
                         leaf_postings: int = LEAF_POSTINGS, card_rows: int = CARD_ROWS,
-                        prefetch_bytes: int = PREFETCH_BYTES) -> dict[str, Any]:
-    """Writes ``site/search`` from ``datasets``, read once; returns meta.json's document."""
+                        prefetch_bytes: int = PREFETCH_BYTES, fs_lock: Any = None) -> dict[str, Any]:
+    """Writes ``site/search`` from ``datasets``, read once; returns meta.json's document.
+    ``fs_lock``: the lock the processes writing the site share (see ``Folder``)."""
     root = site / "search"
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("t", "r"):
         (root / sub).mkdir(parents=True)
-    collector = RowCollector(root / "r", card_rows)
+    collector = RowCollector(root / "r", card_rows, fs_lock)
     for d in datasets:
         collector.add(d)
     rows = collector.finish()
     del collector
     enc = Encoder(rows, list_rows)
-    kids = write_terms(rows, enc, root / "t", leaf_postings)
+    kids = write_terms(rows, enc, root / "t", leaf_postings, fs_lock)
     write_lists(enc, root)
     meta = {
         "v": 3, "n": rows.n, "page_size": PAGE_SIZE, "list_rows": list_rows, "card_rows": card_rows,
