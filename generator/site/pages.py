@@ -29,14 +29,13 @@ from generator.site.exports import (
     get_sitemaps,
     write_catalog_json,
 )
+from generator.site.folder import Folder
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
-from generator.site.folder import Folder
 from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
-
 
 
 def get_resource_dir(name: str) -> Path:
