@@ -11,6 +11,7 @@ boundaries.
 
 from __future__ import annotations
 
+from collections import abc
 from typing import Any, Mapping, NoReturn
 
 
@@ -59,12 +60,14 @@ def freeze_optional(value: Mapping[str, Any] | None) -> ReadOnlyDict | None:
 
 
 def _freeze_member(v: Any) -> Any:
-    if type(v) in _SCALARS:
+    kind = type(v)
+    if kind in _SCALARS:
         return v
-    if isinstance(v, Mapping):
+    # Parsed JSON holds plain dicts and lists: exact types first, the ABC only for the rest.
+    if kind is dict or kind is ReadOnlyDict or (kind is not list and isinstance(v, abc.Mapping)):
         return freeze(v)
-    if isinstance(v, list):
+    if kind is list:
         # A list's objects are frozen; the list itself stays a list, which is
         # what the JSON parsers and the spec models expect.
-        return [_freeze_member(x) for x in v] if any(isinstance(x, (Mapping, list)) for x in v) else v
+        return v if _SCALARS.issuperset(map(type, v)) else [_freeze_member(x) for x in v]
     return v

@@ -17,6 +17,7 @@ from generator.harvest.parse import (
 from generator.harvest.multiscales import Multiscale, parse_multiscales
 from generator.harvest.reader import Reader
 from generator.harvest.structure import check_dimension_names, check_levels_exist, check_pyramid
+from generator.readonly import freeze
 from generator.records import Findings, Level
 
 
@@ -77,7 +78,10 @@ async def _read_levels(reader: Reader, group: GroupDoc, ms: Multiscale) -> tuple
             if "not found" not in r.message:
                 errors.append(r.message)
             continue
-        arrays[path] = _kept_array_document(r) if isinstance(r, dict) else None
+        if isinstance(r, dict):
+            # Frozen once: the level's metadata and the validator's copy are the same object.
+            r = freeze(_kept_array_document(r))
+        arrays[path] = r if isinstance(r, dict) else None
         try:
             lv, size = parse_level(path, r, fmt, ms.scales[i])
         except HarvestProblem as p:
