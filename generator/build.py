@@ -161,7 +161,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
                 datasets = await _harvest(entries, fetcher, state, config, progress, deadline)
             del entries
 
-            datasets = await _label_terms(datasets, config, fetcher, state)
+            datasets = await _label_terms(datasets, config, fetcher, state, deadline)
             datasets, gone = _settle(datasets, state, started, config)
 
             if config.thumbnails and not config.offline and thumb_root is not None and config.dask is None:
@@ -266,7 +266,9 @@ def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | li
     raise InputError(f"no datasets could be read from {source}: {reasons}")
 
 
-async def _label_terms(datasets: list[Dataset], config: BuildConfig, fetcher: Fetcher, state: State | None) -> list[Dataset]:
+async def _label_terms(
+    datasets: list[Dataset], config: BuildConfig, fetcher: Fetcher, state: State | None, deadline: Deadline | None
+) -> list[Dataset]:
     resolved: dict[str, str] = {}
     # Catalogs repeat a handful of terms thousands of times: label each once.
     labelled: dict[tuple[Term | None, str], Term | None] = {}
@@ -281,7 +283,7 @@ async def _label_terms(datasets: list[Dataset], config: BuildConfig, fetcher: Fe
         terms = [label(d.organism, "organism") for d in datasets] + [label(d.modality, "modality") for d in datasets]
         unknown = {t.id for t in terms if t is not None and not t.label}
         if unknown:
-            resolved.update(await resolve_terms(sorted(unknown), fetcher, state))
+            resolved.update(await resolve_terms(sorted(unknown), fetcher, state, deadline=deadline))
             labelled.clear()
     out = []
     for d in datasets:

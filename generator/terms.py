@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Callable, Iterable, Literal, Mapping, Protocol
 from urllib.parse import quote, unquote
 
+from generator.deadline import Deadline, get_task_end
 from generator.fetch.base import FetchError
 from generator.fetch.http import Fetcher
 from generator.records import Term
@@ -175,12 +176,15 @@ async def resolve_terms(
     state: TermCache | None,
     *,
     base_url: str = OLS_BASE,
+    deadline: Deadline | None = None,
 ) -> dict[str, str]:
     """Look up labels for ``ids`` (CURIEs) in EBI OLS; cached in ``state``.
 
     Returns the labels found; an ID OLS does not know, or a failed lookup,
     is simply absent (the build then shows the ID). Only found labels are
     cached, so a term OLS learns later is picked up by a later build.
+    Past ``deadline`` the lookups still under way are dropped: the labels
+    found by then are kept, and the rest wait for the next build.
     """
     found: dict[str, str] = {}
     todo: list[str] = []
@@ -201,7 +205,17 @@ async def resolve_terms(
             return curie, None
         return curie, parse_ols_label(doc, curie)
 
-    for curie, label in await asyncio.gather(*(lookup(c) for c in todo)):
+    if not todo or (deadline is not None and deadline.passed):
+        return found
+    tasks = [asyncio.ensure_future(lookup(c)) for c in todo]
+    end = get_task_end(None, deadline)
+    timeout = None if end is None else max(0.0, end.loop_time - asyncio.get_running_loop().time())
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for curie, label in (t.result() for t in tasks if t in done):
         if label:
             found[curie] = label
             if state is not None:

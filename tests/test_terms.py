@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from generator.deadline import Deadline
 from generator.fetch.http import Fetcher
 from generator.records import Term
 from generator.state import State
@@ -173,6 +176,8 @@ def ols(tmp_path: Path):
         name = iri.rsplit("/", 1)[-1]
         if name == "FBbi_00009999":
             return web.Response(status=500, text="OLS is down")
+        if name == "NCBITaxon_31337":  # OLS hanging on one term
+            await asyncio.sleep(30)
         path = root / "ols" / f"{name}.json"
         if not name or not path.is_file():
             return web.json_response({"page": {"size": 20, "totalElements": 0, "totalPages": 0, "number": 0}})
@@ -217,3 +222,22 @@ async def test_resolve_terms_without_state(ols) -> None:
     async with Fetcher(allow_private_addresses=True, retries=0, timeout=5) as fetcher:
         found = await resolve_terms(["FBbi:00000617"], fetcher, None, base_url=f"{ols.url}/ols4/")
     assert found == {"FBbi:00000617": "evanescent wave microscopy"}
+
+
+async def test_resolve_terms_stops_at_the_deadline(ols) -> None:
+    """A hanging lookup ends at the build's deadline; the labels found by then are kept."""
+    async with Fetcher(allow_private_addresses=True, retries=0, timeout=60) as fetcher:
+        t0 = time.monotonic()
+        found = await resolve_terms(
+            ["FBbi:00000617", "NCBITaxon:31337"], fetcher, None, base_url=f"{ols.url}/ols4", deadline=Deadline.after(1.0)
+        )
+        elapsed = time.monotonic() - t0
+    assert found == {"FBbi:00000617": "evanescent wave microscopy"}
+    assert elapsed < 5  # the fetcher's own timeout (60 s) would have waited out the hang
+
+
+async def test_resolve_terms_past_the_deadline_asks_nothing(ols) -> None:
+    async with Fetcher(allow_private_addresses=True, retries=0, timeout=5) as fetcher:
+        found = await resolve_terms(["FBbi:00000617"], fetcher, None, base_url=f"{ols.url}/ols4", deadline=Deadline.after(0.0))
+    assert found == {}
+    assert ols.log.entries == []
