@@ -152,3 +152,25 @@ def test_plate_montage_with_a_flat_window_falls_back_once_for_the_whole_plate() 
     left, right = grey[h // 4 : 3 * h // 4, 2 : w // 2 - 2], grey[h // 4 : 3 * h // 4, w // 2 + 2 : w - 2]
     # One contrast for the plate: the dim well stays dimmer than the bright one, and neither is black.
     assert left.max() > 200 and 20 < right.max() < left.max() - 80
+
+
+def test_auto_contrast_is_computed_only_for_a_flat_window() -> None:
+    """Percentiles of every channel are the fallback's cost: paid only when a stated window is flat."""
+    from generator.thumbnails.windows import boost_flat_windows
+
+    plane = np.stack([_bands().astype(np.uint16), (_bands() // 2).astype(np.uint16)])
+    display = (Channel(window_start=0, window_end=255, active=True), Channel(window_start=0, window_end=255, active=True))
+    calls: list[int] = []
+
+    def get_auto() -> tuple[Channel, ...]:
+        calls.append(1)
+        return (Channel(window_start=0, window_end=255, active=True), Channel(window_start=0, window_end=127, active=True))
+
+    shown, notes = boost_flat_windows(plane, display, display, get_auto)
+    assert (shown, notes, calls) == (display, (), [])
+
+    flat = (display[0], Channel(window_start=0, window_end=60000, active=True))
+    shown, notes = boost_flat_windows(plane, flat, flat, get_auto)
+    assert calls == [1]
+    assert (shown[1].window_start, shown[1].window_end) == (0, 127)
+    assert shown[0] == display[0] and len(notes) == 1 and "channel 1" in notes[0]

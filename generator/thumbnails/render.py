@@ -262,8 +262,9 @@ def render_image(
     display = get_display_channels([reduced], channels, dtype=plane.dtype)
     notes: tuple[str, ...] = ()
     if boost and len(channels) == c:
-        auto = get_display_channels([reduced], (), dtype=plane.dtype)
-        display, notes = boost_flat_windows(reduced, display, channels, auto)
+        display, notes = boost_flat_windows(
+            reduced, display, channels, lambda: get_display_channels([reduced], (), dtype=plane.dtype)
+        )
     img = Image.fromarray(composite(reduced, display), "RGB")
     if img.size != (out_w, out_h):
         img = img.resize((out_w, out_h), Image.Resampling.LANCZOS)
@@ -313,7 +314,7 @@ def render_montage_image(
     if display and len(channels) == len(display):
         # The window is judged over every well drawn, as the contrast is shared.
         pooled = np.concatenate([p.reshape(p.shape[0], 1, -1) for p in same], axis=2)
-        display, notes = boost_flat_windows(pooled, display, channels, get_display_channels(same, ()))
+        display, notes = boost_flat_windows(pooled, display, channels, lambda: get_display_channels(same, ()))
     for plane, (r, c) in zip(planes, positions):
         shown = display if plane.shape[0] == len(display) else channels
         img = render_image(plane, shown, size=cell, labels=labels, boost=False)[0]

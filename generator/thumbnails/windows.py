@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,23 +43,31 @@ def _spread(values: np.ndarray, lo: float, hi: float) -> float:
 
 
 def boost_flat_windows(
-    plane: np.ndarray, display: Sequence[Channel], given: Sequence[Channel], auto: Sequence[Channel]
+    plane: np.ndarray, display: Sequence[Channel], given: Sequence[Channel], get_auto: Callable[[], Sequence[Channel]]
 ) -> tuple[tuple[Channel, ...], tuple[str, ...]]:
-    """``display`` with auto-contrast windows (``auto``) for given windows that leave their channel nearly flat.
+    """``display`` with auto-contrast windows (``get_auto()``) for given windows that leave their channel nearly flat.
 
     Only windows the dataset states (``given``) are judged; a channel with no
-    spread under auto-contrast either (a flat image) keeps its window.
+    spread under auto-contrast either (a flat image) keeps its window. The
+    auto-contrast windows (percentiles of every channel) are computed only
+    when a window is found flat: most stated windows are fine.
     """
-    if len(given) != len(display) or len(auto) != len(display):
+    if len(given) != len(display):
         return tuple(display), ()
     out = list(display)
     notes: list[str] = []
-    for i, (shown, stated, fallback) in enumerate(zip(display, given, auto)):
+    auto: Sequence[Channel] | None = None
+    for i, (shown, stated) in enumerate(zip(display, given)):
         s, e = stated.window_start, stated.window_end
         if not shown.active or s is None or e is None or not (math.isfinite(s) and math.isfinite(e) and e > s):
             continue
         if _spread(plane[i], s, e) >= FLAT_SPREAD:
             continue
+        if auto is None:
+            auto = get_auto()
+            if len(auto) != len(display):
+                return tuple(display), ()
+        fallback = auto[i]
         a, b = fallback.window_start, fallback.window_end
         if a is None or b is None or b <= a or _spread(plane[i], a, b) < FLAT_SPREAD:
             continue
