@@ -634,6 +634,33 @@ def test_detail_page(page, built, servers):
     assert page.watch.errors == []
 
 
+# For each table cell: its words, and the line boxes its text is laid out in.
+_CELL_LINES = """cells => cells.map(c => {
+  const range = document.createRange(); range.selectNodeContents(c);
+  const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+  return [c.innerText.trim(), c.innerText.trim().split(/\\s+/).length, tops.size];
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 390])
+def test_detail_tables_never_break_a_word(browser, built, servers, width):
+    """A table in a half-width panel is narrow: its columns wrap between words, or it scrolls,
+    but "AXIS" never reads "AXI / S"."""
+    out, catalog = built
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.goto(servers["good"] + f"datasets/{catalog.datasets[0].id}/")
+        cells = page.eval_on_selector_all(
+            ".table-scroll table:not(.plate-map) th, .table-scroll table:not(.plate-map) td", _CELL_LINES
+        )
+        assert any(text.lower() == "physical pixel size" for text, _, _ in cells)  # the axes table was read
+        broken = [(text, words, lines) for text, words, lines in cells if text and lines > words]
+        assert broken == []
+    finally:
+        page.close()
+
+
 @pytest.mark.browser
 def test_report_page_groups_failures(page, built, servers):
     out, catalog = built
