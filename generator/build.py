@@ -79,7 +79,8 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def _make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
+def make_fetcher(config: BuildConfig, state: State | None) -> Fetcher:
+    """The build's fetcher: the limits the config sets, validators from ``state`` (the driver's, or a batch's on a worker)."""
     return Fetcher(
         concurrency=config.concurrency,
         per_host=config.per_host,
@@ -146,7 +147,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     thumb_root, scratch = _thumbnail_root(config, state)
     rendered = 0
     try:
-        async with _make_fetcher(config, state) as fetcher:
+        async with make_fetcher(config, state) as fetcher:
             with _collector_held(fetching=True):
                 entries, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 

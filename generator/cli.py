@@ -116,15 +116,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _plate_wells(value: str) -> int | None:
-    if value.strip().lower() == "all":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of wells or 'all', got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("at least 1 well")
-    return n
+    return None if value.strip().lower() == "all" else _positive(value)
 
 
 def make_parser() -> argparse.ArgumentParser:

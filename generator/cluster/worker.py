@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from generator.build import _make_fetcher
+from generator.build import make_fetcher
 from generator.cluster.batches import BatchInput, BatchOutput, Validator, WorkerSettings
 from generator.deadline import Deadline
 from generator.harvest.dataset import harvest
@@ -75,7 +75,7 @@ async def run_batch_async(batch: BatchInput, settings: WorkerSettings) -> BatchO
     draw = config.thumbnails and not config.offline
     scratch = Path(tempfile.mkdtemp(prefix="ngff-catalog-batch-"))
     try:
-        async with _make_fetcher(config, store) as fetcher:  # type: ignore[arg-type]
+        async with make_fetcher(config, store) as fetcher:  # type: ignore[arg-type]
             fetcher.breaker.tripped.update(batch.tripped)  # the cluster's breaker, as far as the driver knows it
             harvested = await harvest(
                 batch.entries,

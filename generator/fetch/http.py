@@ -18,8 +18,9 @@ import asyncio
 import random
 import time
 from collections import defaultdict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
@@ -143,6 +144,14 @@ class Fetcher:
             sem = self._hosts[server] = asyncio.Semaphore(self.per_host)
         return sem
 
+    @asynccontextmanager
+    async def slot(self, server: str) -> AsyncIterator[None]:
+        """One request's place under the limits: the server's slot first (requests
+        waiting for a slow host wait in its queue, holding none of the global
+        slots that other hosts need), then a global one."""
+        async with self._host_limit(server), self._global:
+            yield
+
     async def get_server(self, url: str) -> str:
         """The key of the server ``url`` reaches (see ``hosts.get_server_key``).
 
@@ -262,9 +271,7 @@ class Fetcher:
 
     async def _request_once(self, url: str, server: str, headers: Mapping[str, str], max_bytes: int) -> Response:
         self._check_skipped(url, server)
-        # The host's slot first: requests waiting for a slow host wait in its
-        # queue, holding none of the global slots that other hosts need.
-        async with self._host_limit(server), self._global:
+        async with self.slot(server):
             self._check_skipped(url, server)  # it may have been given up on while this request waited
             try:
                 resp = await self._follow(url, headers, max_bytes)

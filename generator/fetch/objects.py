@@ -140,7 +140,7 @@ class ObjectReader:
             if reason is not None:
                 raise FetchError(url, reason, transient=True)
             try:
-                async with f._host_limit(server), f._global:
+                async with f.slot(server):
                     f.stats.requests += 1
                     f.stats.by_host[server] += 1
                     resp = await asyncio.wait_for(once(), f.timeout.total)

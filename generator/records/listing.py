@@ -10,10 +10,14 @@ from typing import Any, Mapping
 from generator.readonly import EMPTY, ReadOnlyDict, freeze
 
 
-@functools.lru_cache(maxsize=1 << 18)
-def get_dataset_id(url: str) -> str:
+def make_dataset_id(url: str) -> str:
     """A short, stable, URL-safe id: used for page paths and thumbnail names."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+# The stages ask for the same records' ids again and again; one pass over every
+# row (the search index) calls ``make_dataset_id`` instead, and leaves the cache be.
+get_dataset_id = functools.lru_cache(maxsize=1 << 18)(make_dataset_id)
 
 
 @dataclass(frozen=True, slots=True)
