@@ -208,3 +208,11 @@ def make_hostile_catalog(out: Path) -> Catalog:
         csv_files=(f"root{h}.csv",),
         title=f"Catalog {PAYLOADS[0]}",
     )
+
+
+def shown_text(locator) -> str:
+    """An element's text as a visitor sees it. Cards are ``content-visibility: auto``:
+    a card just (re)inserted has no rendered text (``innerText`` is empty) until the
+    next rendering update finds it on screen, so two frames pass first."""
+    locator.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    return locator.inner_text()

@@ -16,7 +16,7 @@ from generator.records import Catalog, Term
 from generator.site.pages import write_site
 from generator.site.search_rows import get_words
 from generator.site.search_shards import write_search_shards
-from tests.site_fixtures import HOSTILE, make_catalog, make_dataset, make_hostile_catalog
+from tests.site_fixtures import HOSTILE, make_catalog, make_dataset, make_hostile_catalog, shown_text
 
 PREFIX = "/s/"
 WORDS = "zebrafish kidney organoid mitotic chromosome cortex lightsheet tubulin actin nuclei".split()
@@ -168,7 +168,7 @@ def test_results_ranked_prefix_and_typo(page, site, served):
     assert names[0] and names == sorted(names, reverse=True)
     type_query(page, "organo")  # prefix
     assert urls != shown(page) and all(matches(by_url[u], ["organo"]) for u in shown(page))
-    assert page.locator("#results .card mark").first.inner_text().lower() == "organoid"
+    assert shown_text(page.locator("#results .card mark").first).lower() == "organoid"
     type_query(page, "tubulni")  # typo: two letters swapped, distance 2 > 0.2 * 7: no match
     assert shown(page) == []
     type_query(page, "tubuln")  # one letter missing
@@ -239,7 +239,7 @@ def test_hostile_strings_are_searched_and_escaped(browser, tmp_path):
             assert page.evaluate("window.__pwned") is None
             assert page.locator("#results script, #results img[src=x], #results [onerror]").count() == 0
         type_query(page, "name")
-        title = page.locator("#results .card h3").first.inner_text()
+        title = shown_text(page.locator("#results .card h3").first)
         assert title == f"Name {HOSTILE}"
     finally:
         ctx.close()

@@ -31,7 +31,7 @@ from generator.site.report import get_report_page
 from generator.site.search_index import FACET_LABELS, SORTS
 from generator.site.search_shards import write_search_shards
 from generator.site.views import get_about_page, get_byte_total, get_index_page
-from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog
+from tests.site_fixtures import PAYLOADS, make_catalog, make_hostile_catalog, shown_text
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -419,7 +419,7 @@ def test_search_is_ranked_prefix_and_typo_tolerant(page, built, servers):
     page.wait_for_function("document.querySelectorAll('#results .card').length === 1")
     assert urls[card_urls(page)[0]].name == "Zebrafish embryo lightsheet"
     # The matched word is highlighted, as marked-up text nodes.
-    assert page.locator("#results .card mark").first.inner_text().lower() == "zebrafish"
+    assert shown_text(page.locator("#results .card mark").first).lower() == "zebrafish"
 
     search.fill("chromosme")  # typo
     page.wait_for_function("document.querySelectorAll('#results .card').length >= 1")
