@@ -691,7 +691,7 @@ def test_hostile_metadata_never_executes(page, hostile, servers):
     open_index(page, base)
     page.wait_for_timeout(200)
     check()
-    assert PAYLOADS[0] in page.inner_text("#results")  # shown as text
+    assert PAYLOADS[0] in shown_text(page.locator("#results"))  # shown as text
     for term in ("onerror", "script", "__pwned", "javascript"):
         page.fill("input[type=search]", term)
         page.wait_for_timeout(100)
