@@ -210,9 +210,12 @@ async def resolve_terms(
     tasks = [asyncio.ensure_future(lookup(c)) for c in todo]
     end = get_task_end(None, deadline)
     timeout = None if end is None else max(0.0, end.loop_time - asyncio.get_running_loop().time())
-    done, pending = await asyncio.wait(tasks, timeout=timeout)
-    for t in pending:
-        t.cancel()
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+    finally:
+        # Past the deadline (or with the build stopping) the lookups left are dropped.
+        for t in tasks:
+            t.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
     for curie, label in (t.result() for t in tasks if t in done):

@@ -78,9 +78,8 @@ async def _read_levels(reader: Reader, group: GroupDoc, ms: Multiscale) -> tuple
             if "not found" not in r.message:
                 errors.append(r.message)
             continue
-        if isinstance(r, dict):
-            # Frozen once: the level's metadata and the validator's copy are the same object.
-            r = freeze(_kept_array_document(r))
+        # Frozen once: the level's metadata and the validator's copy are the same object.
+        r = freeze(_kept_array_document(r)) if isinstance(r, dict) else r
         arrays[path] = r if isinstance(r, dict) else None
         try:
             lv, size = parse_level(path, r, fmt, ms.scales[i])
