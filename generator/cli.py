@@ -116,7 +116,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _plate_wells(value: str) -> int | None:
-    return None if value.strip().lower() == "all" else _positive(value)
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return _positive(value)
+    except argparse.ArgumentTypeError as e:  # the message names the other accepted value too
+        raise argparse.ArgumentTypeError(f"{e}, or 'all'") from None
 
 
 def make_parser() -> argparse.ArgumentParser:
