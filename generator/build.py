@@ -35,6 +35,7 @@ from generator.lock import hold_folder_lock
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.budget import BudgetReport
+from generator.site.tally import Tally
 from generator.sources.columns import dataset_from_entry
 from generator.sources.read import get_entries
 from generator.state import State
@@ -65,10 +66,12 @@ class BuildResult:
     thumbnail_root: Path | None = None
     scratch: bool = False
     size: BudgetReport | None = None  # the written site's bytes per part (write_build)
+    tally: Tally | None = None  # the records' counts, made as the site was written (write_build)
 
     @property
     def failed(self) -> list[Dataset]:
-        return [d for d in self.catalog.datasets if d.status in ("invalid", "unreachable")]
+        failing = self.tally.failing if self.tally is not None else self.catalog.datasets
+        return [d for d in failing if d.status in ("invalid", "unreachable")]
 
     def __repr__(self) -> str:
         # asyncio.run formats what a coroutine returns: a catalog of 100k records must not be spelled out.

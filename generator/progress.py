@@ -33,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from generator.site.format import format_bytes
+from generator.site.tally import SUMMARY_STATUSES, tally_datasets
 
 if TYPE_CHECKING:
     from generator.build import BuildResult
@@ -184,13 +185,15 @@ def format_table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> st
 
 def format_summary(result: BuildResult) -> str:
     """The table printed after a build: one line per source, then the totals."""
+    tally = result.tally or tally_datasets(result.catalog.datasets)
     rows: dict[str, dict[str, int | None]] = {}
-    for d in result.catalog.datasets:
-        r = rows.setdefault(d.source or "(none)", {"datasets": 0, "ok": 0, "invalid": 0, "unreachable": 0, "stale": 0, "bytes": None})
-        r["datasets"] += 1  # type: ignore[operator]
-        r[d.status] += 1  # type: ignore[operator]
-        if d.written_bytes is not None:
-            r["bytes"] = (r["bytes"] or 0) + d.written_bytes
+    for name, datasets, statuses, written in tally.get_status_rows():
+        r = rows.setdefault(name or "(none)", {"datasets": 0, "bytes": None, **dict.fromkeys(SUMMARY_STATUSES, 0)})
+        r["datasets"] += datasets  # type: ignore[operator]
+        for status in SUMMARY_STATUSES:
+            r[status] += statuses.get(status, 0)  # type: ignore[operator]
+        if written is not None:
+            r["bytes"] = (r["bytes"] or 0) + written
     table = format_table(
         ["source", "datasets", "ok", "invalid", "unreachable", "stale", "written"],
         [
@@ -200,7 +203,7 @@ def format_summary(result: BuildResult) -> str:
     )
     c = result.catalog
     tail = (
-        f"\n{len(c.datasets)} datasets, {len(c.row_errors)} row errors, {len(c.gone)} gone; "
+        f"\n{tally.datasets} datasets, {len(c.row_errors)} row errors, {len(c.gone)} gone; "
         f"{result.requests} requests ({result.not_modified} not modified"
         + (f", {result.absent_remembered} known-missing documents skipped" if result.absent_remembered else "")
         + "), "

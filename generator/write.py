@@ -18,7 +18,8 @@ from generator.progress import Progress
 from generator.records import Catalog
 from generator.site.budget import BudgetReport, describe_plan, fit_budget, measure_site
 from generator.site.fit import apply_plan
-from generator.site.pages import SiteWriter, write_site
+from generator.site.pages import SiteWriter, Written
+from generator.site.tally import Tally
 from generator.staging import get_staging_path, remove_leftovers, swap_in
 from generator.thumbnails.files import THUMB_DIR
 from generator.thumbnails.place import place_thumbnails
@@ -45,7 +46,7 @@ def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress 
         staging = get_staging_path(out)
         try:
             staging.mkdir()
-            catalog, size = _write_within_budget(result.catalog, (result.thumbnail_root, out), staging, config)
+            catalog, size, tally = _write_within_budget(result.catalog, (result.thumbnail_root, out), staging, config)
             if size.given_up:
                 progress.log("site: to fit --site-budget: " + "; ".join(size.given_up), level=-1)
             swap_in(staging, out)
@@ -56,19 +57,19 @@ def write_build(result: BuildResult, config: BuildConfig, *, progress: Progress 
             shutil.rmtree(result.thumbnail_root, ignore_errors=True)
     return dataclasses.replace(
         result, seconds=result.seconds + time.monotonic() - t0, thumbnail_root=None if result.scratch else result.thumbnail_root, scratch=False,
-        catalog=catalog, size=size,
+        catalog=catalog, size=size, tally=tally,
     )
 
 
 def _write_within_budget(
     catalog: Catalog, roots: tuple[Path | None, ...], staging: Path, config: BuildConfig
-) -> tuple[Catalog, BudgetReport]:
+) -> tuple[Catalog, BudgetReport, Tally]:
     """Write the site into ``staging``, measure it and, over ``--site-budget``, write it
     again having given up what ``fit_budget`` decided; report.html gets the figures.
     Raises ``BudgetError`` (the previous site untouched) when it cannot fit."""
-    place_thumbnails(catalog.datasets, roots, staging / THUMB_DIR)
-    written = write_site(catalog, staging, site_url=config.site_url)
-    sizes = measure_site(staging, _card_files(catalog), written.folders)
+    thumbs = staging / THUMB_DIR
+    written = _write_site(catalog, staging, config, roots)
+    sizes = measure_site(staging, written.tally.cards, written.folders)
     given_up: tuple[str, ...] = ()
     budget = config.site_budget
     first, plan = sizes, None
@@ -78,19 +79,24 @@ def _write_within_budget(
         given_up = describe_plan(plan, first)
         shutil.rmtree(staging)
         staging.mkdir()
-        fitted = apply_plan(catalog, plan, roots, staging / THUMB_DIR)
-        place_thumbnails(fitted.datasets, roots, staging / THUMB_DIR)
-        written = write_site(fitted, staging, site_url=config.site_url, compress_exports=plan.compress_exports)
-        sizes = measure_site(staging, _card_files(fitted), written.folders)
+        fitted = apply_plan(catalog, plan, roots, thumbs)
+        written = _write_site(fitted, staging, config, roots, compress_exports=plan.compress_exports)
+        sizes = measure_site(staging, written.tally.cards, written.folders)
     if plan is not None:
         catalog = fitted
     report = BudgetReport(budget, sizes, given_up)
-    SiteWriter(catalog, staging, budget=report).write_reports()
-    return catalog, report
+    SiteWriter(catalog, staging, budget=report).write_reports(written.tally)
+    return catalog, report, written.tally
 
 
-def _card_files(catalog: Catalog) -> list[str]:
-    return [d.thumbnail.card for d in catalog.datasets if d.thumbnail is not None]
+def _write_site(catalog: Catalog, staging: Path, config: BuildConfig, roots: tuple[Path | None, ...],
+                *, compress_exports: bool = False) -> Written:
+    thumbs = staging / THUMB_DIR
+    thumbs.mkdir(parents=True, exist_ok=True)
+    return SiteWriter(
+        catalog, staging, site_url=config.site_url, compress_exports=compress_exports,
+        place=lambda span: place_thumbnails(span, roots, thumbs),
+    ).write()
 
 
 def _prepare_out(out: Path) -> Path:

@@ -17,6 +17,7 @@ from typing import Mapping
 
 from generator.records import Catalog
 from generator.site.format import PAGE_SIZE
+from generator.site.tally import Tally, tally_datasets
 
 INLINE_THUMBNAILS = 12  # first-screen thumbnails inlined as data: URIs (one round trip to first paint)
 INLINE_MAX_BYTES = 24 * 1024
@@ -71,18 +72,21 @@ def read_data_uri(path: Path, max_bytes: int = INLINE_MAX_BYTES) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def read_site_assets(catalog: Catalog, out: Path, assets: Path, *, inline_thumbnails: int = INLINE_THUMBNAILS) -> SiteAssets:
+def read_site_assets(catalog: Catalog, out: Path, assets: Path, *, inline_thumbnails: int = INLINE_THUMBNAILS,
+                     tally: Tally | None = None) -> SiteAssets:
     """Everything the pages embed: ``assets`` is the assets folder, ``out`` the
     site folder holding the thumbnails; the first ``inline_thumbnails`` cards'
-    thumbnails are inlined."""
+    thumbnails are inlined. ``tally``: the records' counts, when they were
+    counted as they passed."""
+    tally = tally or tally_datasets(catalog.datasets)
     css, css_hash = get_inline_css((assets / "site.css").read_text(encoding="utf-8"))
     logos = {}
-    for source in dict.fromkeys(d.source for d in catalog.datasets):
+    for source in tally.sources:
         logo = find_logo(assets, source)
         if logo:
             logos[source] = logo
     inline = {}
-    for d in catalog.datasets[: min(inline_thumbnails, PAGE_SIZE)]:
+    for d in tally.first[: min(inline_thumbnails, PAGE_SIZE)]:
         if d.thumbnail is not None:
             uri = read_data_uri(out / d.thumbnail.card)
             if uri:

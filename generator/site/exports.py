@@ -7,12 +7,12 @@ import io
 import json
 import re
 import shutil
-from collections import Counter, defaultdict
+import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from generator.records import Catalog, Dataset
-from generator.site.format import is_failure
+from generator.site.tally import Tally, tally_datasets
 
 SITEMAP_MAX = 50_000  # URLs per sitemap file, per sitemaps.org
 
@@ -24,45 +24,23 @@ CSV_COLUMNS = (
 
 
 def get_totals(datasets: Sequence[Dataset]) -> dict[str, Any]:
-    return {
-        "datasets": len(datasets),
-        "images": sum(1 for d in datasets if d.kind in ("image", "bioformats2raw", "labels", "unknown")),
-        "plates": sum(1 for d in datasets if d.kind == "plate"),
-        "written_bytes": sum(d.written_bytes or 0 for d in datasets),
-        "uncompressed_bytes": sum(d.uncompressed_bytes or 0 for d in datasets),
-        "sources": len({d.source for d in datasets}),
-        "collections": len({(d.source, d.collection) for d in datasets}),
-        "by_status": {s: n for s, n in Counter(d.status for d in datasets).items()},
-        "by_kind": {k: n for k, n in Counter(d.kind for d in datasets).items()},
-    }
+    return tally_datasets(datasets).get_totals()
 
 
 def get_sources(datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
-    by_source: dict[str, list[Dataset]] = defaultdict(list)
-    for d in datasets:
-        by_source[d.source].append(d)
-    rows = []
-    for name, items in by_source.items():
-        rows.append({
-            "name": name,
-            "datasets": len(items),
-            "collections": len({d.collection for d in items}),
-            "bytes": sum(d.written_bytes or 0 for d in items),
-            "uncompressed_bytes": sum(d.uncompressed_bytes or 0 for d in items),
-            "failing": sum(1 for d in items if is_failure(d)),
-        })
-    rows.sort(key=lambda r: (-r["datasets"], r["name"]))
-    return rows
+    return tally_datasets(datasets).get_sources()
 
 
-def get_catalog_json(catalog: Catalog, *, datasets: bool = True) -> dict[str, Any]:
-    """The ``catalog.json`` document (``datasets=False``: all but the dataset list, which is last)."""
+def get_catalog_json(catalog: Catalog, *, datasets: bool = True, tally: Tally | None = None) -> dict[str, Any]:
+    """The ``catalog.json`` document (``datasets=False``: all but the dataset list, which is
+    last; ``tally``: the records' counts, when they were counted as they passed)."""
+    tally = tally or tally_datasets(catalog.datasets)
     doc: dict[str, Any] = {
         "schema_version": 1,
         "generated_at": catalog.generated_at,
         "title": catalog.title,
-        "totals": get_totals(catalog.datasets),
-        "sources": get_sources(catalog.datasets),
+        "totals": tally.get_totals(),
+        "sources": tally.get_sources(),
     }
     if datasets:
         doc["datasets"] = [d.to_dict() for d in catalog.datasets]
@@ -109,33 +87,54 @@ def get_csv_row(d: Dataset) -> dict[str, str]:
     return {k: safe_csv_cell(v) for k, v in row.items()}
 
 
-def get_sitemaps(catalog: Catalog, site_url: str) -> dict[str, str]:
-    """File name -> XML. ``site_url`` ends with "/" (absolute) or is "" (relative locations)."""
+def _urlset(locs: Sequence[str], lastmod: str) -> str:
     from xml.sax.saxutils import escape
 
-    locs = [site_url, f"{site_url}report.html", f"{site_url}about.html"] + [
-        f"{site_url}datasets/{d.id}/" for d in catalog.datasets
-    ]
-    lastmod = catalog.generated_at[:10]
-
-    def urlset(chunk: Sequence[str]) -> str:
-        body = "".join(f"<url><loc>{escape(loc or './')}</loc><lastmod>{lastmod}</lastmod></url>\n" for loc in chunk)
-        return (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + body + "</urlset>\n"
-        )
-
-    if len(locs) <= SITEMAP_MAX:
-        return {"sitemap.xml": urlset(locs)}
-    files = {}
-    for i in range(0, len(locs), SITEMAP_MAX):
-        files[f"sitemap-{i // SITEMAP_MAX + 1}.xml"] = urlset(locs[i : i + SITEMAP_MAX])
-    index = "".join(f"<sitemap><loc>{escape(site_url + name)}</loc><lastmod>{lastmod}</lastmod></sitemap>\n" for name in files)
-    files["sitemap.xml"] = (
+    body = "".join(f"<url><loc>{escape(loc or './')}</loc><lastmod>{lastmod}</lastmod></url>\n" for loc in locs)
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + index + "</sitemapindex>\n"
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + body + "</urlset>\n"
     )
-    return files
+
+
+class Sitemaps:
+    """The sitemaps of ``site``, written as the records pass: ``sitemap.xml`` alone up to
+    ``SITEMAP_MAX`` URLs, else ``sitemap-1.xml``, ``sitemap-2.xml``, ... and ``sitemap.xml``
+    indexing them. ``site_url`` ends with "/" (absolute) or is "" (relative locations)."""
+
+    def __init__(self, site: Path, site_url: str, generated_at: str) -> None:
+        self.site, self.site_url, self.lastmod = site, site_url, generated_at[:10]
+        self.locs = [site_url, f"{site_url}report.html", f"{site_url}about.html"]
+        self.files: list[str] = []
+
+    def add(self, records: Iterable[Dataset]) -> None:
+        prefix = f"{self.site_url}datasets/"
+        self.locs.extend([f"{prefix}{d.id}/" for d in records])
+        while len(self.locs) > SITEMAP_MAX:
+            self._write_part(self.locs[:SITEMAP_MAX])
+            del self.locs[:SITEMAP_MAX]
+
+    def _write_part(self, locs: Sequence[str]) -> None:
+        self.files.append(f"sitemap-{len(self.files) + 1}.xml")
+        (self.site / self.files[-1]).write_text(_urlset(locs, self.lastmod), encoding="utf-8")
+
+    def close(self) -> list[str]:
+        """Writes what is left and the index; returns the file names."""
+        from xml.sax.saxutils import escape
+
+        if not self.files:
+            (self.site / "sitemap.xml").write_text(_urlset(self.locs, self.lastmod), encoding="utf-8")
+            return ["sitemap.xml"]
+        if self.locs:
+            self._write_part(self.locs)
+        index = "".join(f"<sitemap><loc>{escape(self.site_url + name)}</loc><lastmod>{self.lastmod}</lastmod></sitemap>\n"
+                        for name in self.files)
+        (self.site / "sitemap.xml").write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + index + "</sitemapindex>\n",
+            encoding="utf-8",
+        )
+        return [*self.files, "sitemap.xml"]
 
 
 # catalog.json is split into parts past this size: GitHub refuses files over
@@ -158,43 +157,98 @@ def _open_part(path: Path, compress: bool) -> Any:
     return open(path, "w", encoding="utf-8", buffering=1 << 20)
 
 
+class CatalogJson:
+    """``catalog.json``, written as the records pass, byte for byte
+    ``json.dumps(get_catalog_json(catalog))`` while it stays under ``part_bytes``:
+    one dataset dict at a time instead of 100,000 dicts and a 130 MB string at once.
+    Past ``part_bytes`` the datasets that follow go to ``catalog-2.json``,
+    ``catalog-3.json``, ... (gzip-compressed with ``compress``), each
+    ``{"schema_version": 1, "part": N, "datasets": [...]}``, and ``catalog.json``
+    ends with ``"parts": [names]``. The head (totals, sources) comes first but is
+    known last: the first part's datasets wait in a scratch file beside it."""
+
+    def __init__(self, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False, batch: int = 1000) -> None:
+        self.path, self.part_bytes, self.compress, self.batch = path, part_bytes, compress, batch
+        self.enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+        self.scratch = path.with_name(f".{path.name}.{os.getpid()}.datasets")
+        self.first_part = open(self.scratch, "w", encoding="utf-8", buffering=1 << 20)
+        self.f = self.first_part
+        self.written, self.first = 0, True
+        self.limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
+        self.parts: list[str] = []
+        self.pending: list[Dataset] = []
+
+    def add(self, records: Iterable[Dataset]) -> None:
+        pending = self.pending
+        for d in records:
+            pending.append(d)
+            if len(pending) == self.batch:
+                self._write_batch()
+
+    def _write_batch(self) -> None:
+        # Parts are cut between batches, as the one-shot writer always cut them.
+        if self.written >= self.limit:
+            self.limit = self.part_bytes
+            self._end_part()
+            self.parts.append(get_part_name(len(self.parts) + 2, compress=self.compress))
+            self.f = _open_part(self.path.parent / self.parts[-1], self.compress)
+            self.f.write(f'{{"schema_version":1,"part":{len(self.parts) + 1},"datasets":[')
+            self.written, self.first = 0, True
+        text = ",".join([self.enc.encode(d.to_dict()) for d in self.pending])
+        self.pending.clear()
+        self.f.write(text if self.first else "," + text)
+        self.written += len(text)
+        self.first = False
+
+    def _end_part(self) -> None:
+        if self.f is not self.first_part:
+            self.f.write("]}")
+            self.f.close()
+
+    def close(self, head: dict[str, Any]) -> list[str]:
+        """``catalog.json`` itself, ``head`` (``get_catalog_json(..., datasets=False)``) first; the part names."""
+        try:
+            if self.pending:
+                self._write_batch()
+            self._end_part()
+            self.first_part.close()
+            with open(self.path, "w", encoding="utf-8", buffering=1 << 20) as main, \
+                    open(self.scratch, encoding="utf-8") as datasets:
+                main.write(self.enc.encode(head)[:-1] + ',"datasets":[')
+                shutil.copyfileobj(datasets, main, 1 << 20)
+                main.write("]" + (',"parts":' + self.enc.encode(self.parts) if self.parts else "") + "}")
+        finally:
+            self.abandon()
+        return self.parts
+
+    def abandon(self) -> None:
+        """Close and remove the scratch file (a build that failed midway)."""
+        if not self.f.closed and self.f is not self.first_part:
+            self.f.close()
+        self.first_part.close()
+        self.scratch.unlink(missing_ok=True)
+
+
 def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False,
                        batch: int = 1000) -> list[str]:
-    """``catalog.json``, byte for byte ``json.dumps(get_catalog_json(catalog))`` while it
-    stays under ``part_bytes``, streamed: one dataset dict at a time instead of
-    100,000 dicts and a 130 MB string at once. Past ``part_bytes`` the datasets
-    that follow go to ``catalog-2.json``, ``catalog-3.json``, ... (gzip-compressed
-    with ``compress``), each ``{"schema_version": 1, "part": N, "datasets": [...]}``,
-    and ``catalog.json`` ends with ``"parts": [names]``. Returns the part names."""
-    enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    head = get_catalog_json(catalog, datasets=False)
-    datasets = catalog.datasets
-    parts: list[str] = []
-    with open(path, "w", encoding="utf-8", buffering=1 << 20) as main:
-        main.write(enc.encode(head)[:-1] + ',"datasets":[')
-        f, written, first = main, 0, True
-        limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
-        try:
-            for i in range(0, len(datasets), batch):
-                if written >= limit:
-                    limit = part_bytes
-                    if f is not main:
-                        f.write("]}")
-                        f.close()
-                    parts.append(get_part_name(len(parts) + 2, compress=compress))
-                    f = _open_part(path.parent / parts[-1], compress)
-                    f.write(f'{{"schema_version":1,"part":{len(parts) + 1},"datasets":[')
-                    written, first = 0, True
-                text = ",".join([enc.encode(d.to_dict()) for d in datasets[i : i + batch]])
-                f.write(text if first else "," + text)
-                written += len(text)
-                first = False
-        finally:
-            if f is not main:
-                f.write("]}")
-                f.close()
-        main.write("]" + (',"parts":' + enc.encode(parts) if parts else "") + "}")
-    return parts
+    """``catalog.json`` of records held in memory (see ``CatalogJson``); returns the part names."""
+    writer = CatalogJson(path, part_bytes=part_bytes, compress=compress, batch=batch)
+    try:
+        writer.add(catalog.datasets)
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer.close(get_catalog_json(catalog, datasets=False))
+
+
+def get_sitemaps(catalog: Catalog, site_url: str) -> dict[str, str]:
+    """File name -> XML of the sitemaps of records held in memory (see ``Sitemaps``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        maps = Sitemaps(Path(tmp), site_url, catalog.generated_at)
+        maps.add(catalog.datasets)
+        return {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in maps.close()}
 
 
 def compress_file(path: Path) -> Path:

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -19,23 +19,28 @@ from markupsafe import Markup
 import generator
 from generator.lock import die_with_parent
 from generator.readonly import ReadOnlyDict
-from generator.records import Catalog
+from generator.records import Catalog, Dataset
 from generator.site.assets import INLINE_THUMBNAILS, read_site_assets
 from generator.site.budget import BudgetReport
 from generator.site.dataset_view import get_dataset_page
 from generator.site.exports import (
     CSV_COLUMNS,
+    CatalogJson,
+    Sitemaps,
+    get_catalog_json,
     get_csv_row,
-    get_sitemaps,
-    write_catalog_json,
 )
 from generator.site.folder import Folder
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
 from generator.site.report import get_report_json, get_report_page
-from generator.site.search_shards import write_search_shards
+from generator.site.search_shards import SearchShards
+from generator.site.tally import Tally
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
+# Records a span: what a forked page writer takes at a time, and what the
+# writing process holds of a catalog that streams from disk.
+SPAN = 5000
 
 
 def get_resource_dir(name: str) -> Path:
@@ -82,24 +87,41 @@ def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) ->
 
 @dataclass(frozen=True)
 class Written:
-    """Folders of a written site and their (files, bytes), counted as they were written."""
+    """Folders of a written site and their (files, bytes), counted as they were
+    written, and the records' counts (``Tally``), counted as they passed."""
 
     folders: Mapping[str, tuple[int, int]]
+    tally: Tally
+
+
+def iter_spans(datasets: Sequence[Dataset] | Any, size: int = SPAN) -> Iterator[Sequence[Dataset]]:
+    """The records a span at a time: a stream's own spans (``spans()``), else slices."""
+    spans = getattr(datasets, "spans", None)
+    if spans is not None:
+        yield from spans()
+        return
+    for start in range(0, len(datasets), size):
+        yield datasets[start : start + size]
 
 
 class SiteWriter:
-    """Writes one catalog's site into ``out``.
+    """Writes one catalog's site into ``out``, in one pass over its records.
 
-    It holds what every page shares (the jinja environment, the compiled
-    dataset template and its chrome), so nothing lives at module level; forked
-    page writers inherit the writer, catalog included, instead of receiving
-    it pickled.
+    The records may be held in memory or stream from disk a span at a time
+    (``Catalog.datasets`` with a ``spans()`` method): each span's pages are
+    written by a forked process while this one adds the span to everything
+    else (search index, exports, sitemaps, counts), then lets it go. The
+    writer holds what every page shares (the jinja environment, the compiled
+    dataset template and its chrome), so nothing lives at module level; a
+    forked page writer inherits the writer and its span instead of
+    receiving them pickled.
     """
 
     def __init__(self, catalog: Catalog, out: Path, *, site_url: str = "", workers: int | None = None,
                  inline_thumbnails: int = INLINE_THUMBNAILS, templates: Path | None = None,
                  assets: Path | None = None, parallel_min: int = PARALLEL_MIN,
-                 compress_exports: bool = False, budget: BudgetReport | None = None) -> None:
+                 compress_exports: bool = False, budget: BudgetReport | None = None,
+                 place: Callable[[Sequence[Dataset]], None] | None = None) -> None:
         self.catalog = catalog
         self.out = Path(out)
         self.site_url = site_url + "/" if site_url and not site_url.endswith("/") else site_url
@@ -108,20 +130,71 @@ class SiteWriter:
         self.parallel_min = parallel_min
         self.compress_exports = compress_exports  # catalog.json's parts gzip-compressed (the size budget)
         self.budget = budget  # the size figures report.html shows
+        self.place = place  # puts a span's thumbnail files into the site, before its pages
         self.assets_dir = assets or get_resource_dir("assets")
         self.env = make_environment(templates)
         self.detail = self.env.get_template("dataset.html")
         self.chrome = get_chrome(self.env, root="../../", title=catalog.title, generated_at=catalog.generated_at)
 
     def write(self) -> Written:
-        """Every page, export and asset (``out/thumbnails`` is expected in place); what
-        the dataset pages weigh, counted as they were written."""
+        """Every page, export and asset; what the dataset pages weigh, counted as they
+        were written, and the records' counts. ``out/thumbnails`` is expected in place,
+        or each span's files are put there by ``place``."""
         self.out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(self.assets_dir, self.out / "assets", dirs_exist_ok=True)
-        assets = read_site_assets(self.catalog, self.out, self.assets_dir, inline_thumbnails=self.inline_thumbnails)
-        self._write_text("index.html", self.render("index.html", get_index_page(self.catalog, assets)))
         (self.out / "datasets").mkdir(exist_ok=True)
-        return self.write_dataset_pages(alongside=self.write_the_rest)
+        pages = PageWriters(self, len(self.catalog.datasets))
+        try:
+            tally = self.write_records(pages)
+            size = pages.join()
+        finally:
+            pages.stop()
+        self.write_summaries(tally)
+        return Written(ReadOnlyDict({"datasets": (tally.datasets, size)}), tally)
+
+    def write_records(self, pages: PageWriters) -> Tally:
+        """The one pass: each span's pages handed to ``pages``, the span added to the search
+        index, exports, sitemaps and counts. The cycle collector is held off meanwhile: it
+        would traverse, and so copy, the objects the forked writers share with this process."""
+        catalog, fs_lock = self.catalog, pages.fs_lock
+        tally = Tally(catalog.gone)
+        search = SearchShards(self.out, fs_lock=fs_lock)
+        exports = CatalogJson(self.out / "catalog.json", compress=self.compress_exports)
+        sitemaps = Sitemaps(self.out, self.site_url, catalog.generated_at)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with open(self.out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
+                rows = csv.writer(f)
+                rows.writerow(CSV_COLUMNS)
+                for span in iter_spans(catalog.datasets):
+                    if self.place is not None:
+                        self.place(span)
+                    pages.submit(span)
+                    tally.add(span)
+                    search.add(span)
+                    exports.add(span)
+                    # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
+                    rows.writerows([*get_csv_row(d).values()] for d in span)
+                    sitemaps.add(span)
+            search.close()
+            exports.close(get_catalog_json(catalog, datasets=False, tally=tally))
+            sitemaps.close()
+        except BaseException:
+            exports.abandon()
+            raise
+        finally:
+            if enabled:
+                gc.enable()
+        return tally
+
+    def write_summaries(self, tally: Tally) -> None:
+        """index.html, about.html and the reports: pages of the whole catalog's counts."""
+        catalog = self.catalog
+        assets = read_site_assets(catalog, self.out, self.assets_dir, inline_thumbnails=self.inline_thumbnails, tally=tally)
+        self._write_text("index.html", self.render("index.html", get_index_page(catalog, assets, tally)))
+        self._write_text("about.html", self.render("about.html", get_about_page(catalog, tally)))
+        self.write_reports(tally)
 
     def render(self, template: str, page: Any) -> str:
         return self.env.get_template(template).render(page=page)
@@ -129,106 +202,89 @@ class SiteWriter:
     def _write_text(self, name: str, text: str) -> None:
         (self.out / name).write_text(text, encoding="utf-8")
 
-    def write_the_rest(self, fs_lock: Any = None) -> None:
-        """Everything but index.html and the dataset pages (``fs_lock``: see ``Folder``)."""
-        catalog = self.catalog
-        write_search_shards(catalog.datasets, self.out, fs_lock=fs_lock)
-        self.write_reports()
-        self._write_text("about.html", self.render("about.html", get_about_page(catalog)))
-        write_catalog_json(catalog, self.out / "catalog.json", compress=self.compress_exports)
-        with open(self.out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
-            writer = csv.writer(f)
-            writer.writerow(CSV_COLUMNS)
-            # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
-            writer.writerows([*get_csv_row(d).values()] for d in catalog.datasets)
-        for name, xml in get_sitemaps(catalog, self.site_url).items():
-            self._write_text(name, xml)
-
-    def write_reports(self) -> None:
+    def write_reports(self, tally: Tally) -> None:
         """report.html and report.json (again, once the site's size is measured)."""
         catalog = self.catalog
-        self._write_text("report.html", self.render("report.html", get_report_page(catalog, self.budget)))
-        self._write_text("report.json", json.dumps(get_report_json(catalog, self.budget), ensure_ascii=False, indent=1))
+        self._write_text("report.html", self.render("report.html", get_report_page(catalog, self.budget, tally)))
+        self._write_text("report.json", json.dumps(get_report_json(catalog, self.budget, tally), ensure_ascii=False, indent=1))
 
-    def write_pages(self, start: int, stop: int, fs_lock: Any = None) -> int:
-        """Dataset pages ``start`` to ``stop`` (catalog order); returns their bytes.
+    def write_pages(self, span: Sequence[Dataset], fs_lock: Any = None) -> int:
+        """The dataset pages of ``span``; returns their bytes.
         ``fs_lock``: the lock the site's writing processes share (see ``Folder``)."""
         catalog = self.catalog
         render = partial(self.detail.render, chrome=self.chrome)
         folder = Folder(os.path.join(self.out, "datasets"), fs_lock)
         try:
-            for d in catalog.datasets[start:stop]:
+            for d in span:
                 folder.write_bytes("index.html", render(page=get_dataset_page(d, catalog)).encode("utf-8"), inside=d.id)
         finally:
             folder.close()
         return folder.bytes
 
-    def write_dataset_pages(self, *, alongside: Callable[[Any], None] | None = None) -> Written:
-        """One page per dataset under ``out/datasets/``; their count and bytes.
 
-        Past a few thousand pages, forked workers share the rendering (100,000
-        pages are most of a large build's time) while this process runs
-        ``alongside`` (the site's other files), so every core stays busy.
-        Workers are forked processes, so call this outside any event loop.
-        """
-        n = len(self.catalog.datasets)
-        if n < self.parallel_min or self.workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            size = self.write_pages(0, n)
-            if alongside is not None:
-                alongside(None)
-            return Written(ReadOnlyDict({"datasets": (n, size)}))
-        ctx = multiprocessing.get_context("fork")
-        claimed = ctx.Value("q", 0)  # first row no worker has taken yet
-        written = ctx.Value("q", 0)
-        size = ctx.Value("q", 0)
-        fs_lock = ctx.Lock()
-        step = max(500, n // (self.workers * 8))
-        parent = os.getpid()
-        procs = [
-            ctx.Process(target=self._page_worker, args=(parent, claimed, written, size, step, fs_lock), daemon=True)
-            for _ in range(self.workers)
-        ]
-        # This process keeps working alongside the workers: had its collector
-        # traversed the objects they inherited, every page holding one would be
-        # copied (tripling the build's system time). Frozen objects are never
-        # traversed; they are handed back to the collector once the workers end.
-        gc.collect()
-        gc.freeze()
-        try:
-            for p in procs:
-                p.start()
-            try:
-                if alongside is not None:
-                    alongside(fs_lock)
-            finally:
-                for p in procs:
-                    p.join()
-        finally:
-            gc.unfreeze()
-        if any(p.exitcode for p in procs) or written.value != n:
-            raise RuntimeError(f"wrote {written.value} of {n} dataset pages")
-        return Written(ReadOnlyDict({"datasets": (n, size.value)}))
+class PageWriters:
+    """Writes the dataset pages of the spans it is given: in this process for a small
+    catalog, else each span in a forked process (at most ``writer.workers`` at once), so
+    the pages (most of a large build's time) are rendered while the writing process
+    goes on with the span's other outputs and the next span. Forked, so use it
+    outside any event loop."""
 
-    def _page_worker(self, parent: int, claimed: Any, written: Any, size: Any, step: int, fs_lock: Any) -> None:
-        """A forked worker: takes spans of ``step`` pages until none are left."""
-        # A worker must not outlive a killed build: it would hold the build's locks.
+    def __init__(self, writer: SiteWriter, n: int) -> None:
+        self.writer = writer
+        self.forked = n >= writer.parallel_min and writer.workers >= 2 and "fork" in multiprocessing.get_all_start_methods()
+        self.size = 0
+        self.expected = 0
+        self.running: list[Any] = []
+        if self.forked:
+            self.ctx = multiprocessing.get_context("fork")
+            self.written, self.bytes = self.ctx.Value("q", 0), self.ctx.Value("q", 0)
+            self.fs_lock: Any = self.ctx.Lock()
+        else:
+            self.fs_lock = None
+
+    def submit(self, span: Sequence[Dataset]) -> None:
+        self.expected += len(span)
+        if not self.forked:
+            self.size += self.writer.write_pages(span)
+            return
+        while len(self.running) >= self.writer.workers:
+            self._reap(self.running.pop(0))
+        p = self.ctx.Process(target=self._work, args=(os.getpid(), span), daemon=True)
+        p.start()
+        self.running.append(p)
+
+    def _reap(self, p: Any) -> None:
+        p.join()
+        if p.exitcode:
+            raise RuntimeError(f"a dataset page writer failed (exit code {p.exitcode})")
+
+    def _work(self, parent: int, span: Sequence[Dataset]) -> None:
+        # A writer must not outlive a killed build: it would hold the build's locks.
         die_with_parent(parent)
-        # Freezing what the fork inherited keeps this process's collections from
-        # touching (and so copying) those objects: the parent's pages stay shared.
+        # Its own collections must not touch (and so copy) what it shares with the parent.
         gc.freeze()
-        n = len(self.catalog.datasets)
-        while True:
-            with claimed.get_lock():
-                start = claimed.value
-                claimed.value = min(n, start + step)
-            if start >= n:
-                return
-            stop = min(n, start + step)
-            nbytes = self.write_pages(start, stop, fs_lock)
-            with written.get_lock():
-                written.value += stop - start
-            with size.get_lock():
-                size.value += nbytes
+        nbytes = self.writer.write_pages(span, self.fs_lock)
+        with self.written.get_lock():
+            self.written.value += len(span)
+        with self.bytes.get_lock():
+            self.bytes.value += nbytes
+
+    def join(self) -> int:
+        """Waits for every writer; the pages' bytes."""
+        while self.running:
+            self._reap(self.running.pop(0))
+        if not self.forked:
+            return self.size
+        if self.written.value != self.expected:
+            raise RuntimeError(f"wrote {self.written.value} of {self.expected} dataset pages")
+        return self.bytes.value
+
+    def stop(self) -> None:
+        """Ends the writers still running (the build failed)."""
+        for p in self.running:
+            p.kill()
+            p.join()
+        self.running = []
 
 
 def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False) -> Written:

@@ -9,7 +9,8 @@ from typing import Any
 from generator.records import Catalog, Dataset, RowError
 from generator.site.budget import BudgetReport
 from generator.site.contexts import ReportGroup, ReportItem, ReportPage, ReportSize, ReportSource
-from generator.site.format import display_name, is_failure
+from generator.site.format import display_name
+from generator.site.tally import Tally, tally_datasets
 
 
 def get_error_kind(d: Dataset) -> str:
@@ -22,9 +23,11 @@ def get_error_kind(d: Dataset) -> str:
     return f"{d.status}: {head[:80]}" if head else d.status
 
 
-def get_report_page(catalog: Catalog, budget: BudgetReport | None = None) -> ReportPage:
-    failing = [d for d in catalog.datasets if is_failure(d)]
-    present = {d.id for d in catalog.datasets}
+def get_report_page(catalog: Catalog, budget: BudgetReport | None = None, tally: Tally | None = None) -> ReportPage:
+    """``tally``: the records' counts, when they were counted as they passed."""
+    tally = tally or tally_datasets(catalog.datasets, catalog.gone)
+    failing = tally.failing
+    present = tally.present_gone
     by_source: dict[str, dict[str, list[ReportItem]]] = defaultdict(lambda: defaultdict(list))
     for d, gone in [(d, False) for d in failing] + [(d, True) for d in catalog.gone]:
         kind = ("gone: " if gone else "") + get_error_kind(d)
@@ -74,7 +77,9 @@ def get_size_section(budget: BudgetReport | None) -> ReportSize | None:
     )
 
 
-def get_report_json(catalog: Catalog, budget: BudgetReport | None = None) -> dict[str, Any]:
+def get_report_json(catalog: Catalog, budget: BudgetReport | None = None, tally: Tally | None = None) -> dict[str, Any]:
+    tally = tally or tally_datasets(catalog.datasets, catalog.gone)
+
     def item(d: Dataset, status: str) -> dict[str, Any]:
         return {
             "id": d.id,
@@ -92,6 +97,6 @@ def get_report_json(catalog: Catalog, budget: BudgetReport | None = None) -> dic
         "generated_at": catalog.generated_at,
         "row_errors": [e.to_dict() for e in catalog.row_errors],
         "size": budget.to_dict() if budget is not None else None,
-        "datasets": [item(d, d.status) for d in catalog.datasets if is_failure(d)]
+        "datasets": [item(d, d.status) for d in tally.failing]
         + [item(d, "gone") for d in catalog.gone],
     }

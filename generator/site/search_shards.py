@@ -288,28 +288,49 @@ def get_prefetch(root: Path, kids: list[str], chunks: int, budget: int = PREFETC
     return out
 
 
+class SearchShards:
+    """``site/search``, written as the records pass: cards as their chunks fill,
+    the rest by ``close`` from the compact rows (``search_rows.RowCollector``).
+    ``fs_lock``: the lock the processes writing the site share (see ``Folder``)."""
+
+    def __init__(self, site: Path, *, list_rows: int = LIST_ROWS, leaf_postings: int = LEAF_POSTINGS,
+                 card_rows: int = CARD_ROWS, prefetch_bytes: int = PREFETCH_BYTES, fs_lock: Any = None) -> None:
+        self.root = site / "search"
+        self.list_rows, self.leaf_postings, self.card_rows = list_rows, leaf_postings, card_rows
+        self.prefetch_bytes, self.fs_lock = prefetch_bytes, fs_lock
+        shutil.rmtree(self.root, ignore_errors=True)
+        for sub in ("t", "r"):
+            (self.root / sub).mkdir(parents=True)
+        self.collector: RowCollector | None = RowCollector(self.root / "r", card_rows, fs_lock)
+
+    def add(self, records: Iterable[Dataset]) -> None:
+        add = self.collector.add  # type: ignore[union-attr]
+        for d in records:
+            add(d)
+
+    def close(self) -> dict[str, Any]:
+        """Writes the term nodes, lists and meta.json; returns meta.json's document."""
+        rows = self.collector.finish()  # type: ignore[union-attr]
+        self.collector = None
+        root, card_rows = self.root, self.card_rows
+        enc = Encoder(rows, self.list_rows)
+        kids = write_terms(rows, enc, root / "t", self.leaf_postings, self.fs_lock)
+        write_lists(enc, root)
+        meta = {
+            "v": 3, "n": rows.n, "page_size": PAGE_SIZE, "list_rows": self.list_rows, "card_rows": card_rows,
+            "alphabet": ALPHABET, "widths": enc.widths, "sort_cols": list(SORT_KEYS), "t": enc.tables,
+            "facets": enc.facets, "sorts": [s.to_dict() for s in SORTS], "kids": kids,
+            "prefetch": get_prefetch(root, kids, -(-rows.n // card_rows), self.prefetch_bytes),
+        }
+        _dump(root / "meta.json", meta)
+        return meta
+
+
 def write_search_shards(datasets: Iterable[Dataset], site: Path, *, list_rows: int = LIST_ROWS,
                         leaf_postings: int = LEAF_POSTINGS, card_rows: int = CARD_ROWS,
                         prefetch_bytes: int = PREFETCH_BYTES, fs_lock: Any = None) -> dict[str, Any]:
-    """Writes ``site/search`` from ``datasets``, read once; returns meta.json's document.
-    ``fs_lock``: the lock the processes writing the site share (see ``Folder``)."""
-    root = site / "search"
-    shutil.rmtree(root, ignore_errors=True)
-    for sub in ("t", "r"):
-        (root / sub).mkdir(parents=True)
-    collector = RowCollector(root / "r", card_rows, fs_lock)
-    for d in datasets:
-        collector.add(d)
-    rows = collector.finish()
-    del collector
-    enc = Encoder(rows, list_rows)
-    kids = write_terms(rows, enc, root / "t", leaf_postings, fs_lock)
-    write_lists(enc, root)
-    meta = {
-        "v": 3, "n": rows.n, "page_size": PAGE_SIZE, "list_rows": list_rows, "card_rows": card_rows,
-        "alphabet": ALPHABET, "widths": enc.widths, "sort_cols": list(SORT_KEYS), "t": enc.tables,
-        "facets": enc.facets, "sorts": [s.to_dict() for s in SORTS], "kids": kids,
-        "prefetch": get_prefetch(root, kids, -(-rows.n // card_rows), prefetch_bytes),
-    }
-    _dump(root / "meta.json", meta)
-    return meta
+    """Writes ``site/search`` from ``datasets``, read once; returns meta.json's document."""
+    shards = SearchShards(site, list_rows=list_rows, leaf_postings=leaf_postings, card_rows=card_rows,
+                          prefetch_bytes=prefetch_bytes, fs_lock=fs_lock)
+    shards.add(datasets)
+    return shards.close()

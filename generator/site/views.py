@@ -22,7 +22,7 @@ from generator.site.contexts import (
     SourcePanel,
     Summary,
 )
-from generator.site.exports import get_sources, get_totals
+from generator.site.tally import Tally, tally_datasets
 from generator.site.format import (
     PAGE_SIZE,
     display_name,
@@ -39,27 +39,31 @@ def get_byte_total(sizes: Sequence[int | None]) -> ByteTotal:
     return ByteTotal(format_bytes(sum(known)) if known else "", len(known), len(sizes))
 
 
-def get_summary(datasets: Sequence[Dataset]) -> Summary:
-    t = get_totals(datasets)
+def get_summary(tally: Tally) -> Summary:
     return Summary(
-        datasets=t["datasets"],
-        images=t["images"],
-        plates=t["plates"],
-        written=get_byte_total([d.written_bytes for d in datasets]),
-        uncompressed=get_byte_total([d.uncompressed_bytes for d in datasets]),
-        sources=t["sources"],
-        failing=sum(1 for d in datasets if is_failure(d)),
+        datasets=tally.datasets,
+        images=tally.images,
+        plates=tally.plates,
+        written=_byte_total(tally.written, tally.written_known, tally.datasets),
+        uncompressed=_byte_total(tally.uncompressed, tally.uncompressed_known, tally.datasets),
+        sources=len(tally.sources),
+        failing=len(tally.failing),
     )
 
 
-def get_index_page(catalog: Catalog, assets: SiteAssets) -> IndexPage:
-    datasets = catalog.datasets
+def _byte_total(total: int, known: int, of: int) -> ByteTotal:
+    return ByteTotal(format_bytes(total) if known else "", known, of)
+
+
+def get_index_page(catalog: Catalog, assets: SiteAssets, tally: Tally | None = None) -> IndexPage:
+    """``tally``: the records' counts, when they were counted as they passed."""
+    tally = tally or tally_datasets(catalog.datasets)
     panels = []
-    for s in get_sources(datasets):
+    for s in tally.get_sources():
         # No dataset of the source reports its size: say nothing rather than "0 B".
         size = format_bytes(s["bytes"]) if s["bytes"] else ""
         panels.append(SourcePanel(s["name"], s["datasets"], size, s["collections"], assets.logos.get(s["name"])))
-    first = datasets[:PAGE_SIZE]
+    first = tally.first[:PAGE_SIZE]
     cards = tuple(
         get_card(d, src=assets.inline.get(d.thumbnail.card) if d.thumbnail else None, eager=i < assets.eager)
         for i, d in enumerate(first)
@@ -68,9 +72,9 @@ def get_index_page(catalog: Catalog, assets: SiteAssets) -> IndexPage:
         "@context": "https://schema.org",
         "@type": "DataCatalog",
         "name": catalog.title,
-        "description": f"A federated catalog of {len(datasets)} OME-Zarr datasets from {len({d.source for d in datasets})} sources.",
+        "description": f"A federated catalog of {tally.datasets} OME-Zarr datasets from {len(tally.sources)} sources.",
         "dateModified": catalog.generated_at,
-        "numberOfItems": len(datasets),
+        "numberOfItems": tally.datasets,
         "dataset": [
             {"@type": "Dataset", "name": display_name(d), "url": f"datasets/{d.id}/", "identifier": d.url}
             for d in first
@@ -80,13 +84,13 @@ def get_index_page(catalog: Catalog, assets: SiteAssets) -> IndexPage:
         title=catalog.title,
         root="",
         generated_at=catalog.generated_at,
-        summary=get_summary(datasets),
+        summary=get_summary(tally),
         sources=tuple(panels),
         cards=cards,
         card_prototype=get_card_prototype(),
         sorts=tuple((s.key, s.label) for s in SORTS),
         facet_keys=tuple(FACET_LABELS),
-        total=len(datasets),
+        total=tally.datasets,
         page_size=PAGE_SIZE,
         jsonld=json_for_script(jsonld),
         css=assets.css,
@@ -94,5 +98,6 @@ def get_index_page(catalog: Catalog, assets: SiteAssets) -> IndexPage:
     )
 
 
-def get_about_page(catalog: Catalog) -> AboutPage:
-    return AboutPage(catalog.title, "", catalog.generated_at, catalog.csv_files, get_summary(catalog.datasets))
+def get_about_page(catalog: Catalog, tally: Tally | None = None) -> AboutPage:
+    summary = get_summary(tally or tally_datasets(catalog.datasets))
+    return AboutPage(catalog.title, "", catalog.generated_at, catalog.csv_files, summary)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Iterable
 
 from generator.records import Dataset
 from generator.thumbnails.files import THUMB_DIR
 
 
-def place_thumbnails(datasets: tuple[Dataset, ...], roots: tuple[Path | None, ...], out_dir: Path) -> None:
+def place_thumbnails(datasets: Iterable[Dataset], roots: tuple[Path | None, ...], out_dir: Path) -> None:
     """Make the new ``out_dir`` hold the thumbnail files the datasets name, each taken from
     the first of ``roots`` (the cache or scratch folder, then the previous site) holding it."""
     out_dir.mkdir(parents=True, exist_ok=True)
