@@ -36,8 +36,9 @@ from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.budget import BudgetReport
 from generator.site.tally import Tally
-from generator.sources.columns import dataset_from_entry
-from generator.sources.read import get_entries
+from generator.sources.read import stream_entries
+from generator.sources.spool import Entries
+from generator.offline import ListedDatasets
 from generator.state import State
 from generator.terms import label_term, resolve_terms
 from generator.thumbnails.files import THUMB_DIR
@@ -152,12 +153,24 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     try:
         async with make_fetcher(config, state) as fetcher:
             with _collector_held(fetching=True):
-                entries, row_errors, csv_files = await _read_sources(config, fetcher, progress)
+                listed, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 
             if config.offline:
-                with _collector_held(fetching=False):
-                    datasets = [dataset_from_entry(e) for e in entries]
-            elif config.dask is not None:  # harvest and thumbnails on a Dask cluster
+                # Records made from CSV columns as the site is written, a span at a time:
+                # a million of them never sit in memory at once.
+                catalog = Catalog(
+                    generated_at=started.isoformat().replace("+00:00", "Z"),
+                    datasets=ListedDatasets(listed),  # type: ignore[arg-type]
+                    row_errors=tuple(row_errors),
+                    csv_files=tuple(csv_files),
+                    title=config.site_title,
+                )
+                return BuildResult(catalog=catalog, out=config.out, requests=fetcher.stats.requests,
+                                   not_modified=0, absent_remembered=0, thumbnails_rendered=0,
+                                   seconds=time.monotonic() - t0)
+            entries = list(listed)
+            listed.close()
+            if config.dask is not None:  # harvest and thumbnails on a Dask cluster
                 from generator.cluster.driver import gather_on_cluster
 
                 datasets, rendered = await gather_on_cluster(entries, fetcher, state, thumb_root, config, progress, deadline)
@@ -248,19 +261,22 @@ def _save_records(state: State, datasets: list[Dataset], now: str) -> None:
 
 async def _read_sources(
     config: BuildConfig, fetcher: Fetcher, progress: Progress
-) -> tuple[list[Entry], tuple[RowError, ...], tuple[str, ...]]:
-    """The entries the CSVs list, their row errors and the CSVs read; ``InputError`` when there are none."""
-    sources = await get_entries(
+) -> tuple[Entries, tuple[RowError, ...], tuple[str, ...]]:
+    """The entries the CSVs list (on disk), their row errors and the CSVs read; ``InputError`` when there are none."""
+    sources = await stream_entries(
         config.source, fetcher, url_map=dict(config.url_map), limits=config.sources, github=config.github
     )
-    _check_input(config.source, sources.entries, sources.errors)
+    try:
+        _check_input(config.source, sources.entries, sources.errors)
+    except InputError:
+        sources.entries.close()
+        raise
     row_errors, csv_files = sources.errors, sources.csv_files
-    entries = list(sources.entries)
     progress.log(
-        f"sources: {len(entries)} datasets from {len(csv_files)} CSV files"
+        f"sources: {len(sources.entries)} datasets from {len(csv_files)} CSV files"
         + (f", {len(row_errors)} row errors" if row_errors else "")
     )
-    return entries, row_errors, csv_files
+    return sources.entries, row_errors, csv_files
 
 
 def _check_input(source: str, entries: object, errors: tuple[RowError, ...] | list[RowError]) -> None:

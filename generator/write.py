@@ -18,7 +18,7 @@ from generator.progress import Progress
 from generator.records import Catalog
 from generator.site.budget import BudgetReport, describe_plan, fit_budget, measure_site
 from generator.site.fit import apply_plan
-from generator.site.pages import SiteWriter, Written
+from generator.site.pages import SiteWriter, Written, write_site
 from generator.site.tally import Tally
 from generator.staging import get_staging_path, remove_leftovers, swap_in
 from generator.thumbnails.files import THUMB_DIR
@@ -93,10 +93,8 @@ def _write_site(catalog: Catalog, staging: Path, config: BuildConfig, roots: tup
                 *, compress_exports: bool = False) -> Written:
     thumbs = staging / THUMB_DIR
     thumbs.mkdir(parents=True, exist_ok=True)
-    return SiteWriter(
-        catalog, staging, site_url=config.site_url, compress_exports=compress_exports,
-        place=lambda span: place_thumbnails(span, roots, thumbs),
-    ).write()
+    return write_site(catalog, staging, site_url=config.site_url, compress_exports=compress_exports,
+                      place=lambda span: place_thumbnails(span, roots, thumbs))
 
 
 def _prepare_out(out: Path) -> Path:

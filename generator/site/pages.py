@@ -287,13 +287,15 @@ class PageWriters:
         self.running = []
 
 
-def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False) -> Written:
+def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False,
+               place: Callable[[Sequence[Dataset]], None] | None = None) -> Written:
     """Write every page, export and asset of the site into ``out``.
 
     ``out/thumbnails`` is expected to be in place already. ``site_url`` (the
     absolute public URL, ending in "/") only makes sitemap locations absolute.
     Synchronous, and to be called outside any event loop: the dataset pages
     may be written by forked worker processes. Returns what the dataset pages
-    weigh, so measuring the site need not walk 100,000 folders again.
+    weigh, so measuring the site need not walk 100,000 folders again. ``place``
+    puts each span's thumbnail files into ``out/thumbnails`` before its pages.
     """
-    return SiteWriter(catalog, out, site_url=site_url, compress_exports=compress_exports).write()
+    return SiteWriter(catalog, out, site_url=site_url, compress_exports=compress_exports, place=place).write()

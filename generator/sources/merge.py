@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 from urllib.parse import urlsplit
 
-from generator.config import SourceLimits
 from generator.records import Entry, Listing, RowError
-
-if TYPE_CHECKING:
-    from generator.sources.read import _Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,40 +63,3 @@ def get_entry(url: str, listed: list[_Listed]) -> Entry:
     listings = tuple(x.listing for x in listed)
     source, collection = primary.listing.source, primary.listing.collection
     return Entry(url=url, source=source, collection=collection, listings=listings, columns=columns)
-
-
-def get_merged_entries(
-    items: list[_Item], limits: SourceLimits = SourceLimits()
-) -> tuple[list[Entry], list[RowError], list[str]]:
-    """Fold the listings of one URL into one Entry (see ``get_entry``).
-
-    A URL listed again in the same CSV is a duplicate row, and one listed
-    more than ``limits.listings`` times has its further listings dropped:
-    both are row errors.
-    """
-    errors: list[RowError] = []
-    csv_files: dict[str, None] = {}
-    listed: dict[str, list[_Listed]] = {}
-    for item in items:
-        if isinstance(item, _Listed):
-            known = listed.get(item.url)
-            if known is None:
-                listed[item.url] = [item]
-                continue
-            at = item.listing
-            same = next((x.listing for x in known if x.listing.file == at.file), None)
-            if same is not None:
-                msg = f"duplicate row: {item.url} is already listed at line {same.line} of this file; ignored"
-                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
-            elif len(known) >= limits.listings:
-                first = known[0].listing.shown
-                msg = f"{item.url} is already listed {len(known)} times (first at {first}); further listings are ignored"
-                errors.append(RowError(at.file, at.line, msg, item.url, at.name))
-            else:
-                known.append(item)
-        elif isinstance(item, RowError):
-            errors.append(item)
-        else:
-            csv_files.setdefault(item.file)
-    entries = [get_entry(url, ls) for url, ls in listed.items()]
-    return entries, get_bounded_errors(errors, limits.errors_per_csv), list(csv_files)

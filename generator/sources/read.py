@@ -59,8 +59,9 @@ from generator.sources.csv_file import (
     describe_read_error,
     read_csv_text,
 )
-from generator.sources.merge import _Listed, get_merged_entries
-from generator.sources.rows import Row, parse_csv_text
+from generator.sources.merge import _Listed
+from generator.sources.spool import Entries, Walk, merge_walk
+from generator.sources.rows import Row, get_inherited, parse_csv_text
 from generator.sources.urls import (  # noqa: F401  (re-exported: the check and tests import them from here)
     CONTROL_CHARACTERS,
     UrlError,
@@ -93,27 +94,8 @@ class _Read:
     file: str
 
 
-_Item = Union[_Listed, RowError, _Read]
 # A row of a CSV being walked: its dataset URL, child CSV or reason it is neither, and its cells.
 _Planned = tuple[Row, Union[str, _Csv, UrlError], dict[str, str]]
-
-
-def get_shortened(text: str, cap: int, where: str) -> str:
-    """``text`` cut to at most ``cap`` characters, ending with a note naming the row that holds it in full."""
-    note = f" … (shortened; in full at {where})"
-    if len(note) > cap // 2:
-        note = " … (shortened)"
-    return text[: max(0, cap - len(note))].rstrip() + note
-
-
-def get_inherited(columns: Mapping[str, str], cap: int, where: str) -> dict[str, str]:
-    """What a row that links a CSV hands down to its rows: its cells, a long one shortened.
-
-    A cell longer than ``cap`` describes the collection, not each dataset:
-    copied whole into thousands of records it would balloon every page and
-    export, so each record carries its opening and where to read the rest.
-    """
-    return {k: get_shortened(v, cap, where) if len(v) > cap else v for k, v in columns.items()}
 
 
 class _Reader:
@@ -145,7 +127,7 @@ class _Reader:
         self.texts: dict[str, asyncio.Future[str]] = {}  # fetched ahead of the walk, taken once
         self.walked: dict[str, str] = {}  # CSV key -> where it was listed ("name:line")
         self.owners: dict[str, _Csv] = {}  # source name -> the CSV that registered it first
-        self.items: list[_Item] = []
+        self.items = Walk()  # what the walk finds, spooled to disk
         self.count = 0  # rows walked, over all CSVs
         self.full = False  # ``limits.items`` was hit: nothing more is read
         self.env_endpoint: tuple[str, str] | None = None  # (variable, value) for s3:// rows without an endpoint
@@ -345,7 +327,34 @@ async def get_entries(
     github: GitHubSource | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Sources:
-    """Read ``root`` (a path or an http(s) URL) and every CSV below it.
+    """``stream_entries``, the entries in memory."""
+    streamed = await stream_entries(root, fetcher, url_map=url_map, limits=limits, github=github, environ=environ)
+    try:
+        return Sources(tuple(streamed.entries), streamed.errors, streamed.csv_files)
+    finally:
+        streamed.entries.close()
+
+
+@dataclass(frozen=True)
+class StreamedSources:
+    """``Sources`` with the entries on disk (``spool.Entries``): ``entries.close()`` when done."""
+
+    entries: Entries
+    errors: tuple[RowError, ...]
+    csv_files: tuple[str, ...]
+
+
+async def stream_entries(
+    root: str,
+    fetcher: FetchIO | None,
+    *,
+    url_map: Mapping[str, str] | None = None,
+    limits: SourceLimits = SourceLimits(),
+    github: GitHubSource | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StreamedSources:
+    """Read ``root`` (a path or an http(s) URL) and every CSV below it; the entries
+    stay on disk, read back a span at a time (``spool.Entries``).
 
     ``url_map`` maps URL prefixes to local directories (``--map-url``): CSV
     URLs under a prefix are read from disk, as if fetched. Dataset URLs are
@@ -362,14 +371,19 @@ async def get_entries(
     reader = _Reader(fetcher, parse_url_map(url_map), get_collection_name(root), root_dir, limits, github)
     reader.env_endpoint = get_env_endpoint(os.environ if environ is None else environ)
     try:
-        root_csv = get_root(root, reader)
-    except UrlError as e:
-        return Sources((), (RowError(root, 0, str(e), root),), ())
-    reader.walked[root_csv.key] = ""  # the root: not listed by any row
-    reader.owners[reader.root_source] = root_csv
-    try:
-        await reader.expand(root_csv, {}, (), (root_csv, 0))
-    finally:
-        reader.drop_prefetched()
-    entries, errors, csv_files = get_merged_entries(reader.items, limits)
-    return Sources(tuple(entries), tuple(errors), tuple(csv_files))
+        try:
+            root_csv = get_root(root, reader)
+        except UrlError as e:
+            reader.items.append(RowError(root, 0, str(e), root))
+        else:
+            reader.walked[root_csv.key] = ""  # the root: not listed by any row
+            reader.owners[reader.root_source] = root_csv
+            try:
+                await reader.expand(root_csv, {}, (), (root_csv, 0))
+            finally:
+                reader.drop_prefetched()
+        entries, errors, csv_files = merge_walk(reader.items, limits)
+    except BaseException:
+        reader.items.close()
+        raise
+    return StreamedSources(entries, tuple(errors), tuple(csv_files))

@@ -143,3 +143,21 @@ def _get_kept_columns(header: list[str], url_col: int, limits: SourceLimits) -> 
 
 def _looks_like_reference(cell: str) -> bool:
     return is_url(cell) or "/" in cell or "\\" in cell or is_csv_reference(cell)
+
+
+def get_shortened(text: str, cap: int, where: str) -> str:
+    """``text`` cut to at most ``cap`` characters, ending with a note naming the row that holds it in full."""
+    note = f" … (shortened; in full at {where})"
+    if len(note) > cap // 2:
+        note = " … (shortened)"
+    return text[: max(0, cap - len(note))].rstrip() + note
+
+
+def get_inherited(columns: Mapping[str, str], cap: int, where: str) -> dict[str, str]:
+    """What a row that links a CSV hands down to its rows: its cells, a long one shortened.
+
+    A cell longer than ``cap`` describes the collection, not each dataset:
+    copied whole into thousands of records it would balloon every page and
+    export, so each record carries its opening and where to read the rest.
+    """
+    return {k: get_shortened(v, cap, where) if len(v) > cap else v for k, v in columns.items()}
