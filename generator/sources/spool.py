@@ -24,6 +24,7 @@ from generator.sources.merge import _Listed, get_bounded_errors, get_entry
 
 CHUNK = 4096  # listings pickled at a time
 SPAN = 5000  # entries handed on at a time
+_hash = hash  # of a URL: 64 bits, so two URLs rarely share one (and are told apart when they do)
 
 
 class Walk:
@@ -41,7 +42,7 @@ class Walk:
         if isinstance(item, _Listed):
             x = item.listing
             self.chunk.append((item.url, x.file, x.line, x.source, x.collection, x.name, x.link, item.columns, item.host))
-            self.hashes.append(hash(item.url))
+            self.hashes.append(_hash(item.url))
             if len(self.chunk) == CHUNK:
                 self._flush()
         elif isinstance(item, RowError):
