@@ -191,8 +191,7 @@ def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_B
                     f = _open_part(path.parent / parts[-1], compress)
                     f.write(f'{{"schema_version":1,"part":{len(parts) + 1},"datasets":[')
                     written, first = 0, True
-                # One list per batch: the encoder is set up once per batch, not per dataset.
-                text = enc.encode([d.to_dict() for d in datasets[i : i + batch]])[1:-1]
+                text = ",".join([enc.encode(d.to_dict()) for d in datasets[i : i + batch]])
                 f.write(text if first else "," + text)
                 written += len(text)
                 first = False
