@@ -188,10 +188,21 @@ class Dataset:
 
     def to_dict(self, *, internal: bool = False) -> dict[str, Any]:
         """The ``catalog.json`` shape. ``internal`` adds what only the cache needs."""
-        l0 = self.level0
+        # Called once per record for every export of a 100,000-record catalog:
+        # each attribute read once, the level-0 facts in one branch.
+        l0 = self.resolutions[0] if self.resolutions else None
+        organism, modality, plate, thumbnail, rocrate = self.organism, self.modality, self.plate, self.thumbnail, self.rocrate
+        url, endpoint = self.url, self.endpoint
+        if l0 is None:
+            shape = dtype = chunks = shards = None
+            codecs: list[str] = []
+        else:
+            shape, dtype, codecs = list(l0.shape), l0.dtype, list(l0.codecs)
+            chunks = list(l0.chunks) if l0.chunks else None
+            shards = list(l0.shards) if l0.shards else None
         d: dict[str, Any] = {
-            "id": self.id,
-            "url": self.url,
+            "id": get_dataset_id(url),
+            "url": url,
             "source": self.source,
             "collection": self.collection,
             "listings": [x.to_dict() for x in self.listings],
@@ -205,33 +216,33 @@ class Dataset:
             "description": self.description,
             "license": self.license,
             "origin": self.origin,
-            "organism": self.organism.to_dict() if self.organism else None,
-            "modality": self.modality.to_dict() if self.modality else None,
+            "organism": organism.to_dict() if organism else None,
+            "modality": modality.to_dict() if modality else None,
             "image_path": self.image_path,
             "axes": [a.to_dict() for a in self.axes],
-            "shape": list(l0.shape) if l0 else None,
-            "dtype": l0.dtype if l0 else None,
-            "chunks": list(l0.chunks) if l0 and l0.chunks else None,
-            "shards": list(l0.shards) if l0 and l0.shards else None,
-            "codecs": list(l0.codecs) if l0 else [],
+            "shape": shape,
+            "dtype": dtype,
+            "chunks": chunks,
+            "shards": shards,
+            "codecs": codecs,
             "levels": len(self.resolutions),
             "resolutions": [lv.to_dict(with_metadata=internal) for lv in self.resolutions],
             "physical_sizes": dict(self.physical_sizes),
             "channels": [c.to_dict() for c in self.channels],
             "uncompressed_bytes": self.uncompressed_bytes,
             "written_bytes": self.written_bytes,
-            "plate": self.plate.to_dict(internal=internal) if self.plate else None,
+            "plate": plate.to_dict(internal=internal) if plate else None,
             "series": list(self.series),
             "labels": list(self.labels),
-            "rocrate": dict(self.rocrate) if self.rocrate else None,
+            "rocrate": dict(rocrate) if rocrate else None,
             "cors": self.cors,
-            "thumbnail": self.thumbnail.card if self.thumbnail else None,
-            "thumbnail_large": self.thumbnail.detail if self.thumbnail else None,
+            "thumbnail": thumbnail.card if thumbnail else None,
+            "thumbnail_large": thumbnail.detail if thumbnail else None,
             "first_seen": self.first_seen,
             "last_ok": self.last_ok,
             "series_read": self.series_read,
-            "https_url": self.public_url,
-            "endpoint": self.endpoint,
+            "https_url": get_public_url(url, endpoint),
+            "endpoint": endpoint,
         }
         if internal:
             d["label_images"] = [x.to_dict() for x in self.label_images]

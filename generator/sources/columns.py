@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -19,12 +20,19 @@ MAX_DIM = 2**62
 
 def parse_csv_ints(text: str | None) -> tuple[int, ...] | None:
     """ "1,2,3" -> (1, 2, 3); None when empty or not integers."""
-    if not text or not text.strip():
+    if not text:
         return None
-    try:
-        vals = tuple([int(x) if x.isdigit() else int(float(x)) for x in text.replace(" ", "").split(",") if x])
-    except ValueError:
-        return None
+    packed = text.replace(" ", "")
+    if packed.isascii() and packed.replace(",", "").isdigit():
+        # Nearly every cell: ASCII digits and commas, each number an int as written.
+        vals = tuple(map(int, filter(None, packed.split(","))))
+    else:
+        if not text.strip():
+            return None
+        try:
+            vals = tuple([int(x) if x.isdigit() else int(float(x)) for x in packed.split(",") if x])
+        except ValueError:
+            return None
     if not vals or len(vals) > MAX_NDIM or min(vals) < 0 or max(vals) > MAX_DIM:
         return None
     return vals
@@ -45,7 +53,7 @@ def parse_csv_number(text: str | None) -> int | None:
 
 def _csv(columns: Mapping[str, str], key: str) -> str | None:
     v = columns.get(key)
-    return v.strip() if isinstance(v, str) and v.strip() else None
+    return (v.strip() or None) if isinstance(v, str) else None
 
 
 # Values a converter's template left in place of a real one: rows of the
@@ -110,7 +118,7 @@ class Listed:
 
     @property
     def axes(self) -> tuple[Axis, ...]:
-        return tuple(Axis(name=n) for n in self.dimension_names)
+        return get_named_axes(self.dimension_names)
 
     @property
     def plate(self) -> Plate | None:
@@ -122,6 +130,19 @@ class Listed:
     @property
     def series(self) -> tuple[str, ...]:
         return (self.series0,) if self.series0 else ()
+
+
+# Catalogs repeat a few dimension orders ("t,c,z,y,x") thousands of times; the
+# axes are frozen records, so one tuple serves every dataset that names them alike.
+@lru_cache(maxsize=4096)
+def get_named_axes(names: tuple[str, ...]) -> tuple[Axis, ...]:
+    return tuple(Axis(name=n) for n in names)
+
+
+@lru_cache(maxsize=4096)
+def parse_dimension_names(cell: str) -> tuple[str, ...]:
+    """A ``dimension_names`` cell (stripped, not empty) -> its names, each cut to 64 characters."""
+    return tuple(n.strip()[:64] for n in cell.split(",")[:MAX_NDIM])
 
 
 def parse_listed(columns: Mapping[str, str]) -> Listed:
@@ -142,7 +163,7 @@ def parse_listed(columns: Mapping[str, str]) -> Listed:
         shape=shape,
         chunks=chunks if shape and chunks and len(chunks) == len(shape) else None,
         shards=shards if shape and shards and len(shards) == len(shape) else None,
-        dimension_names=tuple(n.strip()[:64] for n in dims.split(",")[:MAX_NDIM]) if dims else (),
+        dimension_names=parse_dimension_names(dims) if dims else (),
         written_bytes=_csv_written(columns),
         series0=_csv(columns, "series0"),
         wells=parse_csv_number(columns.get("wells")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Iterator, Mapping
 
 from generator.config import SourceLimits
@@ -48,7 +49,7 @@ def parse_csv_text(
 
     if text.startswith("\ufeff"):
         text = text[1:]
-    kept: list[tuple[int, str]] | None = None  # (cell index, column name) of the header's kept columns
+    kept: _Kept | None = None  # the header's kept columns
     url_col = 0
     first = True
     wide = False  # a headerless row wider than the cap was reported
@@ -62,7 +63,7 @@ def parse_csv_text(
             lowered = [c.lower() for c in cells]
             if "url" in lowered:
                 url_col = lowered.index("url")
-                kept = _get_kept_columns(cells, url_col, limits)
+                kept = _make_kept(_get_kept_columns(cells, url_col, limits))
                 if len(cells) > limits.columns:
                     error(line, f"the header has {len(cells)} columns, more than the {limits.columns} allowed; "
                           f"columns after the {limits.columns}th are ignored")
@@ -83,9 +84,10 @@ def parse_csv_text(
             error(line, f"the url cell holds {len(url)} characters, more than the {limits.cell_chars} allowed; "
                   "row skipped")
             continue
-        for k, message in _get_long_cells(columns, limits):
-            error(line, message, url or None)
-            columns[k] = ""
+        if columns and max(map(len, columns.values())) > limits.cell_chars:
+            for k, message in _get_long_cells(columns, limits):
+                error(line, message, url or None)
+                columns[k] = ""
         rows.append(Row(line, url, columns))
     return rows, errors
 
@@ -94,28 +96,43 @@ def _iter_rows(text: str) -> Iterator[tuple[int, list[str] | csv.Error]]:
     """Each non-blank row's first line and stripped cells; a ``csv.Error`` (and its line) ends the file."""
     reader = csv.reader(io.StringIO(text, newline=""))
     prev_line = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            yield prev_line + 1, e
-            return
-        line = prev_line + 1  # a quoted cell may span lines: report where the row starts
-        prev_line = reader.line_num
-        cells = [c.strip() for c in cells]
-        if any(cells):
-            yield line, cells
+    strip = str.strip
+    try:
+        for cells in reader:
+            line = prev_line + 1  # a quoted cell may span lines: report where the row starts
+            prev_line = reader.line_num
+            cells = list(map(strip, cells))
+            if any(cells):
+                yield line, cells
+    except csv.Error as e:  # raised by the reader only: nothing else runs inside the loop
+        yield prev_line + 1, e
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """The header's kept columns, and how to take them from a row in one call."""
+
+    columns: list[tuple[int, str]]  # (cell index, column name)
+    names: list[str]
+    width: int  # a row this wide holds every kept cell
+    take: itemgetter | None  # the kept cells as a tuple (None: fewer than two columns)
+
+
+def _make_kept(columns: list[tuple[int, str]]) -> _Kept:
+    # itemgetter of two or more indices gives a tuple; of one, the cell itself.
+    take = itemgetter(*(i for i, _ in columns)) if len(columns) > 1 else None
+    return _Kept(columns, [k for _, k in columns], max((i for i, _ in columns), default=-1) + 1, take)
 
 
 def _get_cells(
-    cells: list[str], kept: list[tuple[int, str]] | None, url_col: int, limits: SourceLimits
+    cells: list[str], kept: _Kept | None, url_col: int, limits: SourceLimits
 ) -> tuple[str, dict[str, str]]:
     """A row's url and its other cells by column: the header's kept columns, or ``column2``... without one."""
     if kept is not None:
         url = cells[url_col] if url_col < len(cells) else ""
-        columns = {k: cells[i] if i < len(cells) else "" for i, k in kept}  # cells beyond the header are dropped
+        if kept.take is not None and len(cells) >= kept.width:
+            return url, dict(zip(kept.names, kept.take(cells)))
+        columns = {k: cells[i] if i < len(cells) else "" for i, k in kept.columns}  # cells beyond the header are dropped
         return url, columns
     return cells[0], {f"column{i + 1}": cells[i] for i in range(1, min(len(cells), limits.columns))}
 
