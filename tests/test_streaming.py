@@ -175,3 +175,21 @@ def test_an_empty_catalog_writes_a_whole_site(tmp_path: Path) -> None:
     assert written.tally.datasets == 0
     for name in ("index.html", "catalog.json", "catalog.csv", "sitemap.xml", "report.html", "search/meta.json"):
         assert (tmp_path / "site" / name).is_file(), name
+
+
+def test_a_plan_is_applied_to_streamed_records_a_span_at_a_time(tmp_path: Path) -> None:
+    """Over its budget, a streamed catalog is written again with the plan applied as each span passes."""
+    from generator.site.budget import BudgetPlan
+    from generator.site.fit import FittedSpans, apply_plan
+    from tests.site_fixtures import make_catalog
+
+    catalog = make_catalog(tmp_path / "fixtures")
+    stream = _Stream(catalog.datasets, size=3)
+    plan = BudgetPlan(compress_exports=True, drop_large=True)
+    fitted = apply_plan(dataclasses.replace(catalog, datasets=stream), plan, (tmp_path / "fixtures",), tmp_path / "thumbs")
+    assert isinstance(fitted.datasets, FittedSpans) and stream.most_alive == 0  # nothing planned yet
+    planned = list(fitted.datasets)
+    assert len(planned) == len(catalog.datasets) and stream.most_alive <= 2
+    assert any(d.thumbnail and d.thumbnail.detail for d in catalog.datasets)
+    assert all(d.thumbnail is None or d.thumbnail.detail is None for d in planned)
+    assert [d.url for d in planned] == [d.url for d in catalog.datasets]

@@ -8,7 +8,7 @@ import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from PIL import Image
 
@@ -47,18 +47,42 @@ def _find(name: str, folders: Sequence[Path]) -> Path | None:
 def apply_plan(catalog: Catalog, plan: BudgetPlan, roots: Sequence[Path | None], out_dir: Path) -> Catalog:
     """The catalog as the plan has it. Shrunk cards are written into ``out_dir``
     (the new site's thumbnail folder), read from the first of ``roots`` holding
-    the original card."""
+    the original card. Records that stream from disk (``spans()``) are planned
+    a span at a time as the site is written again, never all held at once."""
     folders = [r / THUMB_DIR for r in roots if r is not None]
-    datasets: Sequence[Dataset] = catalog.datasets
-    if plan.drop_large:
-        datasets = [
-            dataclasses.replace(d, thumbnail=dataclasses.replace(d.thumbnail, detail=None, detail_width=None, detail_height=None))
-            if d.thumbnail is not None and d.thumbnail.detail else d
-            for d in datasets
-        ]
-    if plan.card_size is not None:
-        datasets = _shrink_cards(datasets, plan.card_size, folders, out_dir)
-    return dataclasses.replace(catalog, datasets=tuple(datasets))
+
+    def fit(datasets: Sequence[Dataset]) -> list[Dataset]:
+        if plan.drop_large:
+            datasets = [
+                dataclasses.replace(d, thumbnail=dataclasses.replace(d.thumbnail, detail=None, detail_width=None, detail_height=None))
+                if d.thumbnail is not None and d.thumbnail.detail else d
+                for d in datasets
+            ]
+        if plan.card_size is not None:
+            datasets = _shrink_cards(datasets, plan.card_size, folders, out_dir)
+        return list(datasets)
+
+    if hasattr(catalog.datasets, "spans"):
+        return dataclasses.replace(catalog, datasets=FittedSpans(catalog.datasets, fit))
+    return dataclasses.replace(catalog, datasets=tuple(fit(catalog.datasets)))
+
+
+class FittedSpans:
+    """Streamed records with a plan applied to each span as it passes."""
+
+    def __init__(self, records: Any, fit: Callable[[Sequence[Dataset]], list[Dataset]]) -> None:
+        self.records, self.fit = records, fit
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def spans(self) -> Iterator[list[Dataset]]:
+        for span in self.records.spans():
+            yield self.fit(span)
+
+    def __iter__(self) -> Iterator[Dataset]:
+        for span in self.spans():
+            yield from span
 
 
 def _shrink_cards(datasets: Sequence[Dataset], card_size: tuple[int, int], folders: Sequence[Path], out_dir: Path) -> list[Dataset]:
