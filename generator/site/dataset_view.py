@@ -171,16 +171,17 @@ def _uncompressed(d: Dataset) -> str:
     return format_bytes(d.uncompressed_bytes)
 
 
-def get_links(d: Dataset, name: str) -> tuple[Link, ...]:
+def get_links(d: Dataset, name: str, href: str | None = None) -> tuple[Link, ...]:
+    """``href``: ``safe_url(d.public_url)``, when the caller has it already."""
     # Browsers open https only: an s3:// or gs:// dataset is linked by its HTTPS form.
-    public = d.public_url
-    if not safe_url(public):
+    public = href if href is not None else safe_url(d.public_url)
+    if not public:
         return ()
-    quoted = quote_component(public)  # the validator and vizarr take the same ?source=
+    quoted = quote_component(public)  # the validator, vizarr and Neuroglancer take the same URL
     return (
         Link("OME-NGFF validator", VALIDATOR + quoted),
         Link("vizarr", VIZARR + quoted),
-        Link("Neuroglancer", get_neuroglancer_url(public, name)),
+        Link("Neuroglancer", get_neuroglancer_url(public, name, quoted)),
     )
 
 
@@ -231,8 +232,9 @@ def _object_options(d: Dataset) -> tuple[str, tuple[str, str] | None]:
     return f', storage_options={{"anon": True, "client_kwargs": {client}}}', ("AWS_ENDPOINT_URL_S3", d.endpoint)
 
 
-def get_dataset_jsonld(d: Dataset, name: str, catalog_title: str) -> str:
-    url_ok = safe_url(d.public_url)
+def get_dataset_jsonld(d: Dataset, name: str, catalog_title: str, href: str | None = None) -> str:
+    """``href``: ``safe_url(d.public_url)``, when the caller has it already."""
+    url_ok = href if href is not None else safe_url(d.public_url)
     jsonld: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Dataset",
@@ -255,13 +257,14 @@ def get_dataset_jsonld(d: Dataset, name: str, catalog_title: str) -> str:
 def get_dataset_page(d: Dataset, catalog: Catalog) -> DatasetPage:
     name = display_name(d)
     thumb_rel, tw, th = get_thumb(d)
+    href = safe_url(d.public_url)  # the page's link, its viewers' and its JSON-LD's
     return DatasetPage(
         title=catalog.title,
         root=ROOT,
         id=d.id,
         name=name,
         url=d.url,
-        href=safe_url(d.public_url),
+        href=href,
         description=d.description,
         facts=get_facts(d),
         badges=get_badges(d),
@@ -279,12 +282,12 @@ def get_dataset_page(d: Dataset, catalog: Catalog) -> DatasetPage:
             (x.source or d.source, x.collection or d.collection, x.shown, safe_url(x.link) if x.link else None)
             for x in d.listings
         ),
-        links=get_links(d, name),
+        links=get_links(d, name, href) if href else (),
         origin=safe_url(d.origin),
         license_href=safe_url(d.license),
         license=d.license,
         snippets=get_snippets(d),
-        jsonld=get_dataset_jsonld(d, name, catalog.title),
+        jsonld=get_dataset_jsonld(d, name, catalog.title, href or ""),
         generated_at=catalog.generated_at,
         multiscales=get_multiscale_rows(d),
     )

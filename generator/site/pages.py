@@ -32,6 +32,7 @@ from generator.site.exports import (
 )
 from generator.site.folder import Folder
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
+from generator.site.markup import format_rows
 from generator.site.report import get_report_json, get_report_page
 from generator.site.search_shards import SearchShards
 from generator.site.tally import Tally
@@ -67,6 +68,7 @@ def make_environment(templates: Path | None = None) -> Environment:
     env.filters["plural"] = lambda n, word: word if n == 1 else word + "s"
     env.filters["time"] = format_time
     env.filters["safe_url"] = safe_url
+    env.filters["rows"] = format_rows
     return env
 
 
