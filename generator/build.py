@@ -2,6 +2,10 @@
 
     sources -> harvest -> validate -> terms -> history -> thumbnails | site
 
+An offline build gathers no record: its records are made from the CSV
+columns a span at a time as the site is written (``generator.offline``), so
+a million rows never sit in memory at once.
+
 Like mkdocs' ``commands/build.py``: ``build`` walks the stages in order, each
 stage returning new records, and writes nothing into the output directory;
 thumbnails are rendered into the build cache, or a scratch folder without
@@ -32,13 +36,13 @@ from generator.deadline import Deadline
 from generator.fetch.http import Fetcher
 from generator.history import decide_status, merge_with_history
 from generator.lock import hold_folder_lock
+from generator.offline import ListedDatasets
 from generator.progress import Progress
 from generator.records import Catalog, Dataset, Entry, RowError, Term
 from generator.site.budget import BudgetReport
 from generator.site.tally import Tally
 from generator.sources.read import stream_entries
 from generator.sources.spool import Entries
-from generator.offline import ListedDatasets
 from generator.state import State
 from generator.terms import label_term, resolve_terms
 from generator.thumbnails.files import THUMB_DIR
@@ -112,26 +116,18 @@ def hold_build_locks(config: BuildConfig) -> Iterator[None]:
 
 
 @contextmanager
-def _collector_held(*, fetching: bool) -> Iterator[None]:
-    """Reading 100,000 CSV rows and making their records allocates millions of
-    objects that live as long as the build: with the default thresholds, the
-    cycle collector traverses the growing lists again and again (a third of an
-    offline build's gathering). Held back meanwhile, then one full collection,
-    and the survivors are frozen so that no later collection traverses them.
-    While ``fetching``, the young generation is still collected, rarely, so
-    the cycles each CSV fetch leaves are freed as the walk goes on; making
-    records from rows leaves none, and the collector is off."""
-    thresholds, enabled = gc.get_threshold(), gc.isenabled()
-    if fetching:
-        gc.set_threshold(YOUNG_THRESHOLD, 1_000_000, 1_000_000)
-    else:
-        gc.disable()
+def _collector_held() -> Iterator[None]:
+    """Reading the CSVs allocates millions of short-lived objects: with the
+    default thresholds, the cycle collector traverses what survives again and
+    again. The young generation is still collected, rarely, so the cycles each
+    CSV fetch leaves are freed as the walk goes on; then one full collection,
+    and the survivors are frozen so that no later collection traverses them."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, 1_000_000, 1_000_000)
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        if enabled:
-            gc.enable()
         gc.collect()
         gc.freeze()
 
@@ -152,7 +148,7 @@ async def build(config: BuildConfig, *, progress: Progress | None = None) -> Bui
     rendered = 0
     try:
         async with make_fetcher(config, state) as fetcher:
-            with _collector_held(fetching=True):
+            with _collector_held():
                 listed, row_errors, csv_files = await _read_sources(config, fetcher, progress)
 
             if config.offline:

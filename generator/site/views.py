@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from generator.records import Catalog, Dataset
+from generator.records import Catalog
 from generator.site.assets import SiteAssets
 from generator.site.cards import get_card, get_card_prototype
 from generator.site.contexts import (
@@ -28,7 +28,6 @@ from generator.site.format import (
     display_name,
     format_bytes,
     get_csp,
-    is_failure,
     json_for_script,
 )
 from generator.site.search_index import FACET_LABELS, SORTS
