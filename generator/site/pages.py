@@ -74,17 +74,20 @@ def make_environment(templates: Path | None = None) -> Environment:
 
 @dataclass(frozen=True)
 class Chrome:
-    """The head tags, header and footer every dataset page shares, rendered once
-    from the partials base.html includes (jinja-escaped template output)."""
+    """What every dataset page shares, made once per build: the head tags, header
+    and footer rendered from the partials base.html includes (jinja-escaped
+    template output), and ``_macros.html``'s row patterns and macros."""
 
     head: Markup
     header: Markup
     footer: Markup
+    macros: Any
 
 
 def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) -> Chrome:
     page = {"root": root, "title": title, "generated_at": generated_at}
-    return Chrome(*(Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer")))
+    parts = (Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer"))
+    return Chrome(*parts, macros=env.get_template("_macros.html").module)
 
 
 @dataclass(frozen=True)
