@@ -23,14 +23,6 @@ CSV_COLUMNS = (
 )
 
 
-def get_totals(datasets: Sequence[Dataset]) -> dict[str, Any]:
-    return tally_datasets(datasets).get_totals()
-
-
-def get_sources(datasets: Sequence[Dataset]) -> list[dict[str, Any]]:
-    return tally_datasets(datasets).get_sources()
-
-
 def get_catalog_json(catalog: Catalog, *, datasets: bool = True, tally: Tally | None = None) -> dict[str, Any]:
     """The ``catalog.json`` document (``datasets=False``: all but the dataset list, which is
     last; ``tally``: the records' counts, when they were counted as they passed)."""
@@ -245,16 +237,6 @@ def write_catalog_json(catalog: Catalog, path: Path, *, part_bytes: int = PART_B
         writer.abandon()
         raise
     return writer.close(get_catalog_json(catalog, datasets=False))
-
-
-def get_sitemaps(catalog: Catalog, site_url: str) -> dict[str, str]:
-    """File name -> XML of the sitemaps of records held in memory (see ``Sitemaps``)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        maps = Sitemaps(Path(tmp), site_url, catalog.generated_at)
-        maps.add(catalog.datasets)
-        return {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in maps.close()}
 
 
 def compress_file(path: Path) -> Path:

@@ -35,7 +35,7 @@ from generator.site.search_index import FACET_LABELS, SORTS
 
 def get_byte_total(sizes: Sequence[int | None]) -> ByteTotal:
     known = [n for n in sizes if n is not None]
-    return ByteTotal(format_bytes(sum(known)) if known else "", len(known), len(sizes))
+    return _byte_total(sum(known), len(known), len(sizes))
 
 
 def get_summary(tally: Tally) -> Summary:
