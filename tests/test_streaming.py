@@ -98,8 +98,18 @@ def test_offline_build_streams_the_site_a_memory_build_would_write(tmp_path: Pat
     monkeypatch.setattr(pages, "PARALLEL_MIN", 1)
     gathered = asyncio.run(build(_offline_config(root, tmp_path / "streamed")))
     assert isinstance(gathered.catalog.datasets, ListedDatasets)
+    assert [len(s) for s in gathered.catalog.datasets.spans()] == [7] * 10 + [2]
+    forked: list[bool] = []
+    real_init = pages.PageWriters.__init__
+
+    def watch(self, writer, n):
+        real_init(self, writer, n)
+        forked.append(self.forked)
+
+    monkeypatch.setattr(pages.PageWriters, "__init__", watch)
     result = write_build(gathered, _offline_config(root, tmp_path / "streamed"))
     assert result.tally.datasets == 72 and len(result.failed) == 0
+    assert forked == [True]  # each span's pages by a forked writer
 
     in_memory = dataclasses.replace(result.catalog, datasets=tuple(result.catalog.datasets))
     SiteWriter(in_memory, tmp_path / "memory", workers=1).write()

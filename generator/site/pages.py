@@ -124,7 +124,7 @@ class SiteWriter:
 
     def __init__(self, catalog: Catalog, out: Path, *, site_url: str = "", workers: int | None = None,
                  inline_thumbnails: int = INLINE_THUMBNAILS, templates: Path | None = None,
-                 assets: Path | None = None, parallel_min: int = PARALLEL_MIN,
+                 assets: Path | None = None, parallel_min: int | None = None,
                  compress_exports: bool = False, budget: BudgetReport | None = None,
                  place: Callable[[Sequence[Dataset]], None] | None = None) -> None:
         self.catalog = catalog
@@ -132,7 +132,7 @@ class SiteWriter:
         self.site_url = site_url + "/" if site_url and not site_url.endswith("/") else site_url
         self.workers = workers or min(os.cpu_count() or 1, 8)
         self.inline_thumbnails = inline_thumbnails
-        self.parallel_min = parallel_min
+        self.parallel_min = PARALLEL_MIN if parallel_min is None else parallel_min  # read when called
         self.compress_exports = compress_exports  # catalog.json's parts gzip-compressed (the size budget)
         self.budget = budget  # the size figures report.html shows
         self.place = place  # puts a span's thumbnail files into the site, before its pages

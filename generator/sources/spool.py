@@ -106,7 +106,8 @@ class Entries:
                 continue
             yield get_entry(item.url, [item])
 
-    def spans(self, size: int = SPAN) -> Iterator[list[Entry]]:
+    def spans(self, size: int | None = None) -> Iterator[list[Entry]]:
+        size = size or SPAN  # read when called: a test may set a small span
         span: list[Entry] = []
         for entry in self:
             span.append(entry)
