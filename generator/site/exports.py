@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -80,6 +81,17 @@ def get_csv_row(d: Dataset) -> dict[str, str]:
     return {k: safe_csv_cell(v) if v.startswith(FORMULA_START) else v for k, v in row.items()}
 
 
+def get_csv_text(records: Iterable[Dataset], *, header: bool = False) -> str:
+    """The ``catalog.csv`` rows of ``records`` (after its header, with ``header``)."""
+    text = io.StringIO(newline="")
+    rows = csv.writer(text)
+    if header:
+        rows.writerow(CSV_COLUMNS)
+    # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
+    rows.writerows([*get_csv_row(d).values()] for d in records)
+    return text.getvalue()
+
+
 def _urlset(locs: Sequence[str], lastmod: str) -> str:
     from xml.sax.saxutils import escape
 
@@ -148,6 +160,12 @@ def get_part_name(n: int, *, compress: bool = False) -> str:
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
+def get_json_entries(records: Iterable[Dataset]) -> list[str]:
+    """Each record's entry in ``catalog.json``'s dataset list, encoded."""
+    encode = _JSON.encode
+    return [encode(d.to_dict()) for d in records]
+
+
 def _open_part(path: Path, compress: bool) -> Any:
     if compress:
         # mtime 0: the same catalog gives the same bytes (publish compares content hashes).
@@ -163,7 +181,9 @@ class CatalogJson:
     ``catalog-3.json``, ... (gzip-compressed with ``compress``), each
     ``{"schema_version": 1, "part": N, "datasets": [...]}``, and ``catalog.json``
     ends with ``"parts": [names]``. The head (totals, sources) comes first but is
-    known last: the first part's datasets wait in a scratch file beside it."""
+    known last: the first part's datasets wait in a scratch file beside it.
+    The records come as they are (``add``) or already encoded (``add_entries``,
+    ``get_json_entries``: a forked page writer encodes its span's)."""
 
     def __init__(self, path: Path, *, part_bytes: int = PART_BYTES, compress: bool = False, batch: int = 1000) -> None:
         self.path, self.part_bytes, self.compress, self.batch = path, part_bytes, compress, batch
@@ -174,12 +194,18 @@ class CatalogJson:
         self.written, self.first = 0, True
         self.limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
         self.parts: list[str] = []
-        self.pending: list[Dataset] = []
+        self.pending: list[str] = []
 
     def add(self, records: Iterable[Dataset]) -> None:
-        pending = self.pending
-        for d in records:
-            pending.append(d)
+        self.add_entries(get_json_entries(records))
+
+    def add_entries(self, entries: Sequence[str]) -> None:
+        """Records' entries in the dataset list, encoded (``get_json_entries``)."""
+        pending, start = self.pending, 0
+        while start < len(entries):
+            take = self.batch - len(pending)
+            pending.extend(entries[start : start + take])
+            start += take
             if len(pending) == self.batch:
                 self._write_batch()
 
@@ -192,7 +218,7 @@ class CatalogJson:
             self.f = _open_part(self.path.parent / self.parts[-1], self.compress)
             self.f.write(f'{{"schema_version":1,"part":{len(self.parts) + 1},"datasets":[')
             self.written, self.first = 0, True
-        text = ",".join([self.enc.encode(d.to_dict()) for d in self.pending])
+        text = ",".join(self.pending)
         self.pending.clear()
         self.f.write(text if self.first else "," + text)
         self.written += len(text)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -24,11 +25,11 @@ from generator.site.assets import INLINE_THUMBNAILS, read_site_assets
 from generator.site.budget import BudgetReport
 from generator.site.dataset_view import get_dataset_page
 from generator.site.exports import (
-    CSV_COLUMNS,
     CatalogJson,
     Sitemaps,
     get_catalog_json,
-    get_csv_row,
+    get_csv_text,
+    get_json_entries,
 )
 from generator.site.folder import Folder
 from generator.site.format import CSP, format_bytes, format_count, format_time, safe_url
@@ -88,6 +89,18 @@ def get_chrome(env: Environment, *, root: str, title: str, generated_at: str) ->
     page = {"root": root, "title": title, "generated_at": generated_at}
     parts = (Markup(env.get_template(f"_{part}.html").render(page=page)) for part in ("head", "header", "footer"))
     return Chrome(*parts, macros=env.get_template("_macros.html").module)
+
+
+@dataclass(frozen=True)
+class SpanWritten:
+    """What writing one span's pages hands back: the pages' bytes, and the span's
+    ``catalog.json`` entries and ``catalog.csv`` rows, made beside the pages (in a
+    forked page writer) so the writing process only appends them."""
+
+    pages: int
+    page_bytes: int
+    json_entries: list[str]
+    csv_text: str
 
 
 @dataclass(frozen=True)
@@ -151,38 +164,42 @@ class SiteWriter:
         pages = PageWriters(self, len(self.catalog.datasets))
         try:
             tally = self.write_records(pages)
-            size = pages.join()
         finally:
             pages.stop()
         self.write_summaries(tally)
-        return Written(ReadOnlyDict({"datasets": (tally.datasets, size)}), tally)
+        return Written(ReadOnlyDict({"datasets": (tally.datasets, pages.size)}), tally)
 
     def write_records(self, pages: PageWriters) -> Tally:
-        """The one pass: each span's pages handed to ``pages``, the span added to the search
-        index, exports, sitemaps and counts. The cycle collector is held off meanwhile: it
-        would traverse, and so copy, the objects the forked writers share with this process."""
-        catalog, fs_lock = self.catalog, pages.fs_lock
+        """The one pass: each span's pages handed to ``pages`` (which also encode its
+        ``catalog.json`` and ``catalog.csv`` rows, appended here as each span is done, in
+        order), the span added to the search index, sitemaps and counts. The cycle collector
+        is held off meanwhile: it would traverse, and so copy, the objects the forked
+        writers share with this process."""
+        catalog = self.catalog
         tally = Tally(catalog.gone)
-        search = SearchShards(self.out, fs_lock=fs_lock)
+        search = SearchShards(self.out, fs_lock=pages.fs_lock)
         exports = CatalogJson(self.out / "catalog.json", compress=self.compress_exports)
         sitemaps = Sitemaps(self.out, self.site_url, catalog.generated_at)
         enabled = gc.isenabled()
         gc.disable()
         try:
             with open(self.out / "catalog.csv", "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
-                rows = csv.writer(f)
-                rows.writerow(CSV_COLUMNS)
+                f.write(get_csv_text((), header=True))
+
+                def append(spans: list[SpanWritten]) -> None:
+                    for written in spans:
+                        exports.add_entries(written.json_entries)
+                        f.write(written.csv_text)
+
                 for span in iter_spans(catalog.datasets):
                     if self.place is not None:
                         self.place(span)
-                    pages.submit(span)
+                    append(pages.submit(span))
                     tally.add(span)
                     search.add(span)
-                    exports.add(span)
-                    # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
-                    rows.writerows([*get_csv_row(d).values()] for d in span)
                     sitemaps.add(span)
-            search.close()
+                search.close()
+                append(pages.finish())
             exports.close(get_catalog_json(catalog, datasets=False, tally=tally))
             sitemaps.close()
         except BaseException:
@@ -226,12 +243,19 @@ class SiteWriter:
             folder.close()
         return folder.bytes
 
+    def write_span(self, span: Sequence[Dataset], fs_lock: Any = None) -> SpanWritten:
+        """The pages of ``span``, and its ``catalog.json`` entries and ``catalog.csv`` rows."""
+        page_bytes = self.write_pages(span, fs_lock)
+        return SpanWritten(len(span), page_bytes, get_json_entries(span), get_csv_text(span))
+
 
 class PageWriters:
-    """Writes the dataset pages of the spans it is given: in this process for a small
-    catalog, else each span in a forked process (at most ``writer.workers`` at once), so
-    the pages (most of a large build's time) are rendered while the writing process
-    goes on with the span's other outputs and the next span. Forked, so use it
+    """Writes the spans it is given (``SiteWriter.write_span``) and returns what each gave
+    back, in the order they were given, as they finish: in this process for a small catalog,
+    else each span in a forked process (at most ``writer.workers`` at once), so the
+    pages (most of a large build's time) are rendered while the writing process goes
+    on with the span's other outputs and the next span. A forked writer leaves what it
+    gave back in an unnamed scratch file the two processes share. Forked, so use it
     outside any event loop."""
 
     def __init__(self, writer: SiteWriter, n: int) -> None:
@@ -239,56 +263,70 @@ class PageWriters:
         self.forked = n >= writer.parallel_min and writer.workers >= 2 and "fork" in multiprocessing.get_all_start_methods()
         self.size = 0
         self.expected = 0
-        self.running: list[Any] = []
+        self.written = 0
+        self.running: list[tuple[Any, Any, int]] = []  # (process, its scratch file, its span's length)
         if self.forked:
             self.ctx = multiprocessing.get_context("fork")
-            self.written, self.bytes = self.ctx.Value("q", 0), self.ctx.Value("q", 0)
             self.fs_lock: Any = self.ctx.Lock()
         else:
             self.fs_lock = None
 
-    def submit(self, span: Sequence[Dataset]) -> None:
+    def submit(self, span: Sequence[Dataset]) -> list[SpanWritten]:
+        """Starts on ``span``; the spans given before it that are done."""
         self.expected += len(span)
         if not self.forked:
-            self.size += self.writer.write_pages(span)
-            return
+            return [self._take(self.writer.write_span(span))]
+        finished = []
         while len(self.running) >= self.writer.workers:
-            self._reap(self.running.pop(0))
-        p = self.ctx.Process(target=self._work, args=(os.getpid(), span), daemon=True)
-        p.start()
-        self.running.append(p)
+            finished.append(self._reap(*self.running.pop(0)))
+        scratch = tempfile.TemporaryFile(dir=self.writer.out)
+        p = self.ctx.Process(target=self._work, args=(os.getpid(), span, scratch.fileno()), daemon=True)
+        try:
+            p.start()
+        except BaseException:
+            scratch.close()
+            raise
+        self.running.append((p, scratch, len(span)))
+        return finished
 
-    def _reap(self, p: Any) -> None:
-        p.join()
-        if p.exitcode:
-            raise RuntimeError(f"a dataset page writer failed (exit code {p.exitcode})")
+    def _take(self, written: SpanWritten) -> SpanWritten:
+        self.written += written.pages
+        self.size += written.page_bytes
+        return written
 
-    def _work(self, parent: int, span: Sequence[Dataset]) -> None:
+    def _reap(self, p: Any, scratch: Any, n: int) -> SpanWritten:
+        with scratch:
+            p.join()
+            if p.exitcode:
+                raise RuntimeError(f"a dataset page writer failed (exit code {p.exitcode})")
+            scratch.seek(0)
+            written = pickle.load(scratch)
+        if written.pages != n:
+            raise RuntimeError(f"a dataset page writer wrote {written.pages} of {n} pages")
+        return self._take(written)
+
+    def _work(self, parent: int, span: Sequence[Dataset], fd: int) -> None:
         # A writer must not outlive a killed build: it would hold the build's locks.
         die_with_parent(parent)
         # Its own collections must not touch (and so copy) what it shares with the parent.
         gc.freeze()
-        nbytes = self.writer.write_pages(span, self.fs_lock)
-        with self.written.get_lock():
-            self.written.value += len(span)
-        with self.bytes.get_lock():
-            self.bytes.value += nbytes
+        written = self.writer.write_span(span, self.fs_lock)
+        with open(os.dup(fd), "wb") as f:
+            pickle.dump(written, f, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def join(self) -> int:
-        """Waits for every writer; the pages' bytes."""
-        while self.running:
-            self._reap(self.running.pop(0))
-        if not self.forked:
-            return self.size
-        if self.written.value != self.expected:
-            raise RuntimeError(f"wrote {self.written.value} of {self.expected} dataset pages")
-        return self.bytes.value
+    def finish(self) -> list[SpanWritten]:
+        """Waits for every writer; what those still running gave back."""
+        finished = [self._reap(*self.running.pop(0)) for _ in range(len(self.running))]
+        if self.written != self.expected:
+            raise RuntimeError(f"wrote {self.written} of {self.expected} dataset pages")
+        return finished
 
     def stop(self) -> None:
         """Ends the writers still running (the build failed)."""
-        for p in self.running:
+        for p, scratch, _ in self.running:
             p.kill()
             p.join()
+            scratch.close()
         self.running = []
 
 
