@@ -126,9 +126,10 @@ class SiteWriter:
     """Writes one catalog's site into ``out``, in one pass over its records.
 
     The records may be held in memory or stream from disk a span at a time
-    (``Catalog.datasets`` with a ``spans()`` method): each span's pages are
-    written by a forked process while this one adds the span to everything
-    else (search index, exports, sitemaps, counts), then lets it go. The
+    (``Catalog.datasets`` with a ``spans()`` method): each span's pages, and its
+    ``catalog.json`` entries and ``catalog.csv`` rows, are made by a forked process
+    while this one adds the span to everything that needs the catalog's order or
+    all of it (search index, sitemaps, counts), then lets it go. The
     writer holds what every page shares (the jinja environment, the compiled
     dataset template and its chrome), so nothing lives at module level; a
     forked page writer inherits the writer and its span instead of
