@@ -266,6 +266,9 @@ class PageWriters:
         self.expected = 0
         self.written = 0
         self.running: list[tuple[Any, Any, int]] = []  # (process, its scratch file, its span's length)
+        # Scratch files no writer holds, reused: a file made and freed per span would leave
+        # freed inodes that this disk's ext4 (no journal) steps over for minutes (bench_scale.py).
+        self.spare: list[Any] = []
         if self.forked:
             self.ctx = multiprocessing.get_context("fork")
             self.fs_lock: Any = self.ctx.Lock()
@@ -280,7 +283,9 @@ class PageWriters:
         finished = []
         while len(self.running) >= self.writer.workers:
             finished.append(self._reap(*self.running.pop(0)))
-        scratch = tempfile.TemporaryFile(dir=self.writer.out)
+        scratch = self.spare.pop() if self.spare else tempfile.TemporaryFile(dir=self.writer.out)
+        scratch.seek(0)
+        scratch.truncate()
         p = self.ctx.Process(target=self._work, args=(os.getpid(), span, scratch.fileno()), daemon=True)
         try:
             p.start()
@@ -296,12 +301,12 @@ class PageWriters:
         return written
 
     def _reap(self, p: Any, scratch: Any, n: int) -> SpanWritten:
-        with scratch:
-            p.join()
-            if p.exitcode:
-                raise RuntimeError(f"a dataset page writer failed (exit code {p.exitcode})")
-            scratch.seek(0)
-            written = pickle.load(scratch)
+        self.spare.append(scratch)
+        p.join()
+        if p.exitcode:
+            raise RuntimeError(f"a dataset page writer failed (exit code {p.exitcode})")
+        scratch.seek(0)
+        written = pickle.load(scratch)
         if written.pages != n:
             raise RuntimeError(f"a dataset page writer wrote {written.pages} of {n} pages")
         return self._take(written)
@@ -329,6 +334,9 @@ class PageWriters:
             p.join()
             scratch.close()
         self.running = []
+        for scratch in self.spare:
+            scratch.close()
+        self.spare = []
 
 
 def write_site(catalog: Catalog, out: Path, *, site_url: str = "", compress_exports: bool = False,
