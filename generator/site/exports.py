@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import re
 import shutil
@@ -197,7 +198,9 @@ class CatalogJson:
         self.pending: list[str] = []
 
     def add(self, records: Iterable[Dataset]) -> None:
-        self.add_entries(get_json_entries(records))
+        it = iter(records)
+        while batch := list(itertools.islice(it, self.batch)):  # a batch's entries at a time
+            self.add_entries(get_json_entries(batch))
 
     def add_entries(self, entries: Sequence[str]) -> None:
         """Records' entries in the dataset list, encoded (``get_json_entries``)."""
