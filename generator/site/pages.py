@@ -328,7 +328,7 @@ class PageWriters:
         return finished
 
     def stop(self) -> None:
-        """Ends the writers still running (the build failed)."""
+        """Ends the writers still running (the build failed) and closes the scratch files."""
         for p, scratch, _ in self.running:
             p.kill()
             p.join()
