@@ -10,6 +10,8 @@ import json
 import re
 import shutil
 import os
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -161,17 +163,36 @@ def get_part_name(n: int, *, compress: bool = False) -> str:
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
-def get_json_entries(records: Iterable[Dataset]) -> list[str]:
+@dataclass(frozen=True)
+class JsonEntries:
+    """Records' entries in ``catalog.json``'s dataset list, encoded: their UTF-8 text
+    joined by commas, and where each ends in it. Bytes, not a string per record: a
+    forked page writer hands a span's back to the writing process, which only cuts
+    them into the file's batches and writes them."""
+
+    text: bytes
+    ends: array  # per entry, the offset in ``text`` just past it
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
+def get_json_entries(records: Iterable[Dataset]) -> JsonEntries:
     """Each record's entry in ``catalog.json``'s dataset list, encoded."""
     encode = _JSON.encode
-    return [encode(d.to_dict()) for d in records]
+    entries = [encode(d.to_dict()) for d in records]
+    # An ASCII entry's length is its UTF-8 length; only the others are measured encoded.
+    sizes = (len(e) + 1 if e.isascii() else len(e.encode("utf-8")) + 1 for e in entries)
+    ends = array("q", itertools.accumulate(sizes, initial=-1))
+    del ends[0]
+    return JsonEntries(",".join(entries).encode("utf-8"), ends)
 
 
 def _open_part(path: Path, compress: bool) -> Any:
     if compress:
         # mtime 0: the same catalog gives the same bytes (publish compares content hashes).
-        return io.TextIOWrapper(gzip.GzipFile(path, "wb", compresslevel=6, mtime=0), encoding="utf-8")
-    return open(path, "w", encoding="utf-8", buffering=1 << 20)
+        return gzip.GzipFile(path, "wb", compresslevel=6, mtime=0)
+    return open(path, "wb", buffering=1 << 20)
 
 
 class CatalogJson:
@@ -190,26 +211,29 @@ class CatalogJson:
         self.path, self.part_bytes, self.compress, self.batch = path, part_bytes, compress, batch
         self.enc = _JSON
         self.scratch = path.with_name(f".{path.name}.{os.getpid()}.datasets")
-        self.first_part = open(self.scratch, "w", encoding="utf-8", buffering=1 << 20)
+        self.first_part = open(self.scratch, "wb", buffering=1 << 20)
         self.f = self.first_part
-        self.written, self.first = 0, True
+        self.written, self.first = 0, True  # bytes of datasets in the part being written
         self.limit = min(part_bytes, COMPRESSED_HEAD_BYTES) if compress else part_bytes
         self.parts: list[str] = []
-        self.pending: list[str] = []
+        self.pending: list[memoryview] = []  # runs of the batch being gathered, each entries joined by commas
+        self.pending_count = 0
 
     def add(self, records: Iterable[Dataset]) -> None:
         it = iter(records)
         while batch := list(itertools.islice(it, self.batch)):  # a batch's entries at a time
             self.add_entries(get_json_entries(batch))
 
-    def add_entries(self, entries: Sequence[str]) -> None:
+    def add_entries(self, entries: JsonEntries) -> None:
         """Records' entries in the dataset list, encoded (``get_json_entries``)."""
-        pending, start = self.pending, 0
-        while start < len(entries):
-            take = self.batch - len(pending)
-            pending.extend(entries[start : start + take])
-            start += take
-            if len(pending) == self.batch:
+        text, ends = memoryview(entries.text), entries.ends
+        start = 0
+        while start < len(ends):
+            stop = min(start + self.batch - self.pending_count, len(ends))
+            self.pending.append(text[ends[start - 1] + 1 if start else 0 : ends[stop - 1]])
+            self.pending_count += stop - start
+            start = stop
+            if self.pending_count == self.batch:
                 self._write_batch()
 
     def _write_batch(self) -> None:
@@ -219,17 +243,22 @@ class CatalogJson:
             self._end_part()
             self.parts.append(get_part_name(len(self.parts) + 2, compress=self.compress))
             self.f = _open_part(self.path.parent / self.parts[-1], self.compress)
-            self.f.write(f'{{"schema_version":1,"part":{len(self.parts) + 1},"datasets":[')
+            self.f.write(b'{"schema_version":1,"part":%d,"datasets":[' % (len(self.parts) + 1))
             self.written, self.first = 0, True
-        text = ",".join(self.pending)
-        self.pending.clear()
-        self.f.write(text if self.first else "," + text)
-        self.written += len(text)
+        write = self.f.write
+        if not self.first:
+            write(b",")
+        for i, run in enumerate(self.pending):
+            if i:
+                write(b",")
+            write(run)
+        self.written += sum(map(len, self.pending)) + len(self.pending) - 1  # the batch, its runs joined
         self.first = False
+        self.pending, self.pending_count = [], 0
 
     def _end_part(self) -> None:
         if self.f is not self.first_part:
-            self.f.write("]}")
+            self.f.write(b"]}")
             self.f.close()
 
     def close(self, head: dict[str, Any]) -> list[str]:
@@ -239,11 +268,10 @@ class CatalogJson:
                 self._write_batch()
             self._end_part()
             self.first_part.close()
-            with open(self.path, "w", encoding="utf-8", buffering=1 << 20) as main, \
-                    open(self.scratch, encoding="utf-8") as datasets:
-                main.write(self.enc.encode(head)[:-1] + ',"datasets":[')
+            with open(self.path, "wb", buffering=1 << 20) as main, open(self.scratch, "rb") as datasets:
+                main.write((self.enc.encode(head)[:-1] + ',"datasets":[').encode("utf-8"))
                 shutil.copyfileobj(datasets, main, 1 << 20)
-                main.write("]" + (',"parts":' + self.enc.encode(self.parts) if self.parts else "") + "}")
+                main.write(("]" + (',"parts":' + self.enc.encode(self.parts) if self.parts else "") + "}").encode("utf-8"))
         finally:
             self.abandon()
         return self.parts
