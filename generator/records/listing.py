@@ -15,8 +15,9 @@ def make_dataset_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-# The stages ask for the same records' ids again and again; one pass over every
-# row (the search index) calls ``make_dataset_id`` instead, and leaves the cache be.
+# The stages ask for the same records' ids again and again: the site writer's
+# passes over a span of records, and the forked writer of its pages, each find
+# the span's ids here.
 get_dataset_id = functools.lru_cache(maxsize=1 << 18)(make_dataset_id)
 
 

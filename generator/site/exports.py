@@ -115,9 +115,10 @@ class Sitemaps:
         self.locs = [site_url, f"{site_url}report.html", f"{site_url}about.html"]
         self.files: list[str] = []
 
-    def add(self, records: Iterable[Dataset]) -> None:
+    def add(self, ids: Iterable[str]) -> None:
+        """The pages of the records with these ids (``Dataset.id``), in catalog order."""
         prefix = f"{self.site_url}datasets/"
-        self.locs.extend([f"{prefix}{d.id}/" for d in records])
+        self.locs.extend([f"{prefix}{i}/" for i in ids])
         while len(self.locs) > SITEMAP_MAX:
             self._write_part(self.locs[:SITEMAP_MAX])
             del self.locs[:SITEMAP_MAX]

@@ -41,8 +41,8 @@ from generator.site.tally import Tally
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
-# Records a span: what a forked page writer takes at a time, and what the
-# writing process holds of a catalog that streams from disk.
+# Records a span of a catalog held in memory: what a forked page writer takes at a
+# time. A catalog that streams from disk comes in spans of its own (spool.get_span_size).
 SPAN = 5000
 
 
@@ -193,12 +193,15 @@ class SiteWriter:
                         f.write(written.csv_rows)
 
                 for span in iter_spans(catalog.datasets):
+                    # Each id (a hash of the URL) is made once, here, before the span's writer
+                    # forks: it and the passes below find it in get_dataset_id's cache.
+                    ids = [d.id for d in span]
                     if self.place is not None:
                         self.place(span)
                     append(pages.submit(span))
                     tally.add(span)
                     search.add(span)
-                    sitemaps.add(span)
+                    sitemaps.add(ids)
                 search.close()
                 append(pages.finish())
             exports.close(get_catalog_json(catalog, datasets=False, tally=tally))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from generator.records import Dataset
-from generator.records.listing import make_dataset_id
+from generator.records.listing import get_dataset_id
 from generator.site.cards import get_badges
 from generator.site.format import safe_url
 from generator.site.folder import Folder
@@ -190,7 +190,7 @@ class RowCollector:
         self.post_end.append(len(pt))
         thumb = d.thumbnail
         self._chunk.append([
-            make_dataset_id(url), name, url, where[0], where[1], axes, shape or 0, combo[1],
+            get_dataset_id(url), name, url, where[0], where[1], axes, shape or 0, combo[1],
             thumb.card if thumb else 0, thumb.width if thumb else 0, thumb.height if thumb else 0,
             _safe_url(d.origin) or 0, 1 if _safe_url(url) else 0,
         ])
