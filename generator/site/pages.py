@@ -41,8 +41,8 @@ from generator.site.tally import Tally
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
-# Records a span of a catalog held in memory: what a forked page writer takes at a
-# time. A catalog that streams from disk comes in spans of its own (spool.get_span_size).
+# Records a span: what a forked page writer takes at a time, and what the
+# writing process holds of a catalog that streams from disk.
 SPAN = 5000
 
 

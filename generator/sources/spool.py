@@ -23,11 +23,7 @@ from generator.records import Entry, Listing, RowError
 from generator.sources.merge import _Listed, get_bounded_errors, get_entry
 
 CHUNK = 4096  # listings pickled at a time
-# Entries handed on at a time: SPAN, or a SPANS-th of a larger catalog, up to SPAN_MAX.
-# The site writer forks a page writer per span, and a fork costs ~0.1 s of CPU at a
-# million rows (the writer's fresh heap, pages copied on write in both processes);
-# fifty spans still keep both cores busy to the end.
-SPAN, SPANS, SPAN_MAX = 5000, 50, 20000
+SPAN = 5000  # entries handed on at a time
 _hash = hash  # of a URL: 64 bits, so two URLs rarely share one (and are told apart when they do)
 
 
@@ -80,15 +76,10 @@ class Walk:
         self.file.close()
 
 
-def get_span_size(count: int) -> int:
-    """Entries per span of a catalog of ``count`` (``SPAN`` read when called: a test may set a small span)."""
-    return min(max(SPAN, SPAN_MAX), max(SPAN, count // SPANS))
-
-
 class Entries:
     """The entries of a walk, read back from its scratch file in first-listed order.
 
-    Iterating yields entries; ``spans()`` yields lists of at most ``get_span_size``. A URL
+    Iterating yields entries; ``spans()`` yields lists of at most ``SPAN``. A URL
     listed more than once (``merged``) comes out once, at its first listing,
     with every listing folded in (``merge.get_entry``).
     """
@@ -116,7 +107,7 @@ class Entries:
             yield get_entry(item.url, [item])
 
     def spans(self, size: int | None = None) -> Iterator[list[Entry]]:
-        size = size or get_span_size(self.count)
+        size = size or SPAN  # read when called: a test may set a small span
         span: list[Entry] = []
         for entry in self:
             span.append(entry)
