@@ -84,15 +84,15 @@ def get_csv_row(d: Dataset) -> dict[str, str]:
     return {k: safe_csv_cell(v) if v.startswith(FORMULA_START) else v for k, v in row.items()}
 
 
-def get_csv_text(records: Iterable[Dataset], *, header: bool = False) -> str:
-    """The ``catalog.csv`` rows of ``records`` (after its header, with ``header``)."""
+def get_csv_rows(records: Iterable[Dataset], *, header: bool = False) -> bytes:
+    """The ``catalog.csv`` rows of ``records`` (after its header, with ``header``), UTF-8."""
     text = io.StringIO(newline="")
     rows = csv.writer(text)
     if header:
         rows.writerow(CSV_COLUMNS)
     # get_csv_row's keys are CSV_COLUMNS in order; a plain writer skips DictWriter's per-row key check.
     rows.writerows([*get_csv_row(d).values()] for d in records)
-    return text.getvalue()
+    return text.getvalue().encode("utf-8")
 
 
 def _urlset(locs: Sequence[str], lastmod: str) -> str:
@@ -181,12 +181,10 @@ class JsonEntries:
 def get_json_entries(records: Iterable[Dataset]) -> JsonEntries:
     """Each record's entry in ``catalog.json``'s dataset list, encoded."""
     encode = _JSON.encode
-    entries = [encode(d.to_dict()) for d in records]
-    # An ASCII entry's length is its UTF-8 length; only the others are measured encoded.
-    sizes = (len(e) + 1 if e.isascii() else len(e.encode("utf-8")) + 1 for e in entries)
-    ends = array("q", itertools.accumulate(sizes, initial=-1))
+    entries = [encode(d.to_dict()).encode("utf-8") for d in records]
+    ends = array("q", itertools.accumulate((len(e) + 1 for e in entries), initial=-1))
     del ends[0]
-    return JsonEntries(",".join(entries).encode("utf-8"), ends)
+    return JsonEntries(b",".join(entries), ends)
 
 
 def _open_part(path: Path, compress: bool) -> Any:

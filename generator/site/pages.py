@@ -29,7 +29,7 @@ from generator.site.exports import (
     JsonEntries,
     Sitemaps,
     get_catalog_json,
-    get_csv_text,
+    get_csv_rows,
     get_json_entries,
 )
 from generator.site.folder import Folder
@@ -185,7 +185,7 @@ class SiteWriter:
         gc.disable()
         try:
             with open(self.out / "catalog.csv", "wb", buffering=1 << 20) as f:
-                f.write(get_csv_text((), header=True).encode("utf-8"))
+                f.write(get_csv_rows((), header=True))
 
                 def append(spans: list[SpanWritten]) -> None:
                     for written in spans:
@@ -250,7 +250,7 @@ class SiteWriter:
     def write_span(self, span: Sequence[Dataset], fs_lock: Any = None) -> SpanWritten:
         """The pages of ``span``, and its ``catalog.json`` entries and ``catalog.csv`` rows."""
         page_bytes = self.write_pages(span, fs_lock)
-        return SpanWritten(page_bytes, get_json_entries(span), get_csv_text(span).encode("utf-8"))
+        return SpanWritten(page_bytes, get_json_entries(span), get_csv_rows(span))
 
 
 def get_scratch_file(near: Path) -> Any:
