@@ -26,6 +26,9 @@ DEADLINE_SECONDS = 150 * 60.0
 # A plate's wells whose documents harvest reads, spread across it (``--plate-wells``;
 # None: every well). With one field image each, a 384-well plate costs ~50 documents.
 PLATE_WELLS = 24
+# Records a span: what a forked page writer takes at a time, and what the
+# writing process holds of a catalog that streams from disk.
+SPAN = 5000
 
 
 def default_cache_dir(source: str | None = None) -> Path:

@@ -25,7 +25,8 @@ from generator.harvest.parse import (
     _short,
     is_safe_path,
 )
-from generator.harvest.plates import PLATE_WELLS, _first_well_image, get_well_sample, parse_plate
+from generator.config import PLATE_WELLS
+from generator.harvest.plates import _first_well_image, get_well_sample, parse_plate
 from generator.harvest.structure import check_fields, check_wells
 from generator.harvest.reader import Reader, optional
 from generator.harvest.transforms import get_scene_images

@@ -33,6 +33,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
+from generator.config import PLATE_WELLS
 from generator.deadline import Deadline, get_task_end
 from generator.fetch.http import Fetcher
 from generator.harvest.containers import (
@@ -48,7 +49,6 @@ from generator.harvest.parse import (
     HarvestProblem,
     _kind,
 )
-from generator.harvest.plates import PLATE_WELLS
 from generator.harvest.reader import (
     RECHECK_ABSENT_ROCRATE,
     FormatMemory,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from generator.config import PLATE_WELLS  # noqa: F401 (the resolvers take their default from here)
 from generator.harvest.parse import MAX_SERIES, HarvestProblem, _type_name, is_safe_path
 from generator.records import Plate
 

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 import generator
+from generator.config import SPAN
 from generator.lock import die_with_parent
 from generator.readonly import ReadOnlyDict
 from generator.records import Catalog, Dataset
@@ -41,9 +42,6 @@ from generator.site.tally import Tally
 from generator.site.views import get_about_page, get_index_page
 
 PARALLEL_MIN = 4000  # dataset pages below which forking workers costs more than it saves
-# Records a span: what a forked page writer takes at a time, and what the
-# writing process holds of a catalog that streams from disk.
-SPAN = 5000
 
 
 def get_resource_dir(name: str) -> Path:

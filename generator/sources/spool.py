@@ -18,12 +18,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from generator.config import SourceLimits
+from generator.config import SPAN, SourceLimits
 from generator.records import Entry, Listing, RowError
 from generator.sources.merge import _Listed, get_bounded_errors, get_entry
 
 CHUNK = 4096  # listings pickled at a time
-SPAN = 5000  # entries handed on at a time
 _hash = hash  # of a URL: 64 bits, so two URLs rarely share one (and are told apart when they do)
 
 
