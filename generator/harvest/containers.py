@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+from generator.config import PLATE_WELLS
 from generator.harvest.image import ImageFacts, read_image
 from generator.harvest.omexml import parse_ome_xml_series
 from generator.harvest.parse import (
@@ -25,7 +26,6 @@ from generator.harvest.parse import (
     _short,
     is_safe_path,
 )
-from generator.config import PLATE_WELLS
 from generator.harvest.plates import _first_well_image, get_well_sample, parse_plate
 from generator.harvest.structure import check_fields, check_wells
 from generator.harvest.reader import Reader, optional
