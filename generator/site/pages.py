@@ -274,7 +274,9 @@ class PageWriters:
         self.forked = n >= writer.parallel_min and writer.workers >= 2 and "fork" in multiprocessing.get_all_start_methods()
         self.size = 0
         self.running: list[tuple[Any, Any, int]] = []  # (process, its scratch file, its span's length)
-        # Scratch files no writer holds, reused from span to span.
+        # Scratch files no writer holds, reused from span to span: made and freed per span,
+        # the on-disk fallback would leave freed inodes that this disk's ext4 (no journal)
+        # steps over for minutes (bench_scale.py).
         self.spare: list[Any] = []
         if self.forked:
             self.ctx = multiprocessing.get_context("fork")
